@@ -1,0 +1,1 @@
+"""noisy-det-repro: what is measured (COCO metrics, probes, transitions, TIDE, tables, plots)."""

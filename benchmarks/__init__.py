@@ -1,0 +1,1 @@
+"""noisy-det-repro: what is trained (data, detectors, methods, grids, one training cell)."""

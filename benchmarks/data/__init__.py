@@ -1,0 +1,1 @@
+"""Datasets in COCO form: the synthetic default, converters from real formats, corruption."""

@@ -1,0 +1,187 @@
+"""COCO-format detection files: loading with validation, array views, deterministic writing.
+
+Every stage of the suite exchanges datasets as COCO JSON (``images``, ``annotations``,
+``categories``; boxes as ``[x, y, w, h]`` in pixels). :func:`load_coco` validates a file
+vectorised (a COCO-train-sized file in well under a second) and raises :class:`InputError`
+naming the file, the record and the problem, so a broken input never reaches training.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.atomic import atomic_open
+from benchmarks.errors import InputError
+
+#: Boxes may overshoot the image border by this many pixels (COCO itself has sub-pixel overshoots).
+BOX_TOLERANCE_PX = 1.0
+
+
+@dataclass(frozen=True)
+class AnnotationArrays:
+    """Column view of the annotations of a COCO dict (row i is ``coco["annotations"][i]``)."""
+
+    ann_ids: np.ndarray  # (N,) int64
+    image_ids: np.ndarray  # (N,) int64
+    category_ids: np.ndarray  # (N,) int64
+    boxes: np.ndarray  # (N, 4) float64, xywh
+    image_w: np.ndarray  # (N,) float64, width of each annotation's image
+    image_h: np.ndarray  # (N,) float64
+
+
+def read_json(path: str | os.PathLike) -> object:
+    """Parse a JSON file; a missing file or a syntax error becomes an :class:`InputError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("file not found", path=path)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"invalid JSON: {exc.msg}", path=path, where=f"line {exc.lineno}, column {exc.colno}") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text: {exc.reason}", path=path) from None
+
+
+def load_coco(path: str | os.PathLike, *, require_annotations: bool = True) -> dict:
+    """Read and validate a COCO detection file (see :func:`validate_coco`)."""
+    coco = read_json(path)
+    validate_coco(coco, path=path, require_annotations=require_annotations)
+    return coco
+
+
+def _first_bad(mask: np.ndarray) -> int:
+    return int(np.flatnonzero(mask)[0])
+
+
+def validate_coco(coco: object, *, path: str | os.PathLike = "<coco>", require_annotations: bool = True) -> None:
+    """Check structure, ids, references and boxes; raise :class:`InputError` on the first problem.
+
+    Checks: top-level keys; unique image/annotation/category ids; every annotation points at an
+    existing image and category; boxes are 4 finite numbers with positive width and height and lie
+    inside their image (within :data:`BOX_TOLERANCE_PX`); images have positive width/height.
+    """
+    if not isinstance(coco, dict):
+        raise InputError("top level must be a JSON object with images/annotations/categories", path=path)
+    keys = ("images", "annotations", "categories") if require_annotations else ("images", "categories")
+    for key in keys:
+        if key not in coco:
+            raise InputError(f"missing top-level key '{key}'", path=path)
+        if not isinstance(coco[key], list):
+            raise InputError(f"'{key}' must be a list", path=path)
+    images, cats = coco["images"], coco["categories"]
+    anns = coco.get("annotations", [])
+
+    def _ids(records: list, kind: str) -> np.ndarray:
+        try:
+            ids = np.array([r["id"] for r in records], dtype=np.int64)
+        except (KeyError, TypeError, ValueError):
+            bad = next(i for i, r in enumerate(records) if not isinstance(r, dict) or not isinstance(r.get("id"), int))
+            raise InputError(f"{kind} record has no integer 'id'", path=path, where=f"{kind}[{bad}]") from None
+        uniq, counts = np.unique(ids, return_counts=True)
+        if (counts > 1).any():
+            raise InputError(f"duplicate {kind} id {int(uniq[counts > 1][0])}", path=path)
+        return ids
+
+    img_ids = _ids(images, "images")
+    cat_ids = _ids(cats, "categories")
+    ann_ids = _ids(anns, "annotations")
+    for i, c in enumerate(cats):
+        if not isinstance(c.get("name"), str):
+            raise InputError("category has no 'name'", path=path, where=f"categories[{i}]")
+    try:
+        wh = np.array([(im["width"], im["height"]) for im in images], dtype=np.float64).reshape(-1, 2)
+    except (KeyError, TypeError, ValueError):
+        bad = next(i for i, im in enumerate(images) if not all(isinstance(im.get(k), (int, float)) for k in ("width", "height")))
+        raise InputError("image has no numeric width/height", path=path, where=f"images[{bad}]") from None
+    if len(wh) and (wh <= 0).any():
+        bad = _first_bad((wh <= 0).any(1))
+        raise InputError(f"image id {int(img_ids[bad])} has non-positive size {wh[bad].tolist()}", path=path, where=f"images[{bad}]")
+    for i, im in enumerate(images):
+        if not isinstance(im.get("file_name"), str):
+            raise InputError("image has no 'file_name'", path=path, where=f"images[{i}]")
+    if not anns:
+        return
+    arr = annotation_arrays(coco, path=path, _img_ids=img_ids, _wh=wh)
+    known_cat = np.isin(arr.category_ids, cat_ids)
+    if not known_cat.all():
+        bad = _first_bad(~known_cat)
+        raise InputError(
+            f"annotation id {int(ann_ids[bad])} has unknown category_id {int(arr.category_ids[bad])} "
+            f"(known: {sorted(cat_ids.tolist())[:20]})",
+            path=path,
+            where=f"annotations[{bad}]",
+        )
+    b = arr.boxes
+    finite = np.isfinite(b).all(1)
+    if not finite.all():
+        bad = _first_bad(~finite)
+        raise InputError(f"annotation id {int(ann_ids[bad])} has a non-finite bbox {b[bad].tolist()}", path=path, where=f"annotations[{bad}]")
+    positive = (b[:, 2] > 0) & (b[:, 3] > 0)
+    if not positive.all():
+        bad = _first_bad(~positive)
+        raise InputError(
+            f"annotation id {int(ann_ids[bad])} has a non-positive box width/height {b[bad].tolist()}",
+            path=path,
+            where=f"annotations[{bad}]",
+        )
+    t = BOX_TOLERANCE_PX
+    inside = (b[:, 0] >= -t) & (b[:, 1] >= -t) & (b[:, 0] + b[:, 2] <= arr.image_w + t) & (b[:, 1] + b[:, 3] <= arr.image_h + t)
+    if not inside.all():
+        bad = _first_bad(~inside)
+        raise InputError(
+            f"annotation id {int(ann_ids[bad])} box {b[bad].tolist()} lies outside its image "
+            f"(id {int(arr.image_ids[bad])}, {arr.image_w[bad]:g}x{arr.image_h[bad]:g})",
+            path=path,
+            where=f"annotations[{bad}]",
+        )
+
+
+def annotation_arrays(coco: dict, *, path: str | os.PathLike = "<coco>", _img_ids=None, _wh=None) -> AnnotationArrays:
+    """Columns of the annotations, with each annotation's image size looked up (vectorised)."""
+    anns = coco["annotations"]
+    if _img_ids is None:
+        _img_ids = np.array([im["id"] for im in coco["images"]], dtype=np.int64)
+        _wh = np.array([(im["width"], im["height"]) for im in coco["images"]], dtype=np.float64).reshape(-1, 2)
+    try:
+        ann_ids = np.fromiter((a["id"] for a in anns), dtype=np.int64, count=len(anns))
+        image_ids = np.fromiter((a["image_id"] for a in anns), dtype=np.int64, count=len(anns))
+        category_ids = np.fromiter((a["category_id"] for a in anns), dtype=np.int64, count=len(anns))
+    except (KeyError, TypeError, ValueError):
+        for i, a in enumerate(anns):
+            for key in ("id", "image_id", "category_id"):
+                if not isinstance(a.get(key) if isinstance(a, dict) else None, int):
+                    raise InputError(f"annotation has no integer '{key}'", path=path, where=f"annotations[{i}]") from None
+        raise
+    try:
+        boxes = np.array([a["bbox"] for a in anns], dtype=np.float64)
+        if boxes.ndim != 2 or boxes.shape[1] != 4:
+            raise ValueError
+    except (KeyError, TypeError, ValueError):
+        for i, a in enumerate(anns):
+            bb = a.get("bbox")
+            if not (isinstance(bb, list) and len(bb) == 4 and all(isinstance(v, (int, float)) for v in bb)):
+                raise InputError(f"annotation id {a.get('id')} bbox must be 4 numbers [x, y, w, h], got {bb!r}", path=path, where=f"annotations[{i}]") from None
+        raise
+    order = np.argsort(_img_ids, kind="stable")
+    pos = np.searchsorted(_img_ids[order], image_ids)
+    pos = np.clip(pos, 0, max(len(order) - 1, 0))
+    found = len(order) > 0
+    found = found & (_img_ids[order][pos] == image_ids) if len(order) else np.zeros(len(anns), bool)
+    if not np.all(found):
+        bad = _first_bad(~found)
+        raise InputError(f"annotation id {int(ann_ids[bad])} points at missing image_id {int(image_ids[bad])}", path=path, where=f"annotations[{bad}]")
+    idx = order[pos]
+    return AnnotationArrays(ann_ids, image_ids, category_ids, boxes.reshape(-1, 4), _wh[idx, 0], _wh[idx, 1])
+
+
+def dump_coco(path: str | os.PathLike, coco: dict) -> None:
+    """Write a COCO dict atomically with a stable byte layout (same content, same bytes)."""
+    with atomic_open(path, "w", encoding="utf-8") as fh:
+        json.dump(coco, fh, separators=(",", ":"))
+        fh.write("\n")

@@ -1,0 +1,40 @@
+"""User-facing errors and the CLI wrapper that turns them into one clear line and exit code 2.
+
+Bad input (a malformed annotation file, an unknown class id, a box outside its image, a missing
+file, an impossible config) raises :class:`InputError` naming the file and the problem. Command
+line entry points run through :func:`run_cli`, which prints ``error: <message>`` to stderr and
+exits with status 2 instead of showing a traceback; unexpected exceptions still show a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Callable, Sequence
+
+
+class InputError(Exception):
+    """Bad user input: the message names the file (and line/record where known) and the problem."""
+
+    def __init__(self, message: str, *, path: object | None = None, where: str | None = None):
+        self.path = None if path is None else str(path)
+        self.where = where
+        prefix = ""
+        if self.path is not None:
+            prefix = f"{self.path}"
+            if where:
+                prefix += f" ({where})"
+            prefix += ": "
+        super().__init__(prefix + message)
+
+
+def run_cli(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None) -> int:
+    """Run ``main(argv)``; report :class:`InputError` as ``error: ...`` on stderr with exit code 2."""
+    try:
+        code = main(argv)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return int(code or 0)

@@ -1,0 +1,202 @@
+"""Grid YAMLs: loading with schema validation, and their expansion into cells.
+
+A grid is plain data (no YAML tags) validated against ``workflow/schemas/grid.schema.yaml``;
+missing keys get the schema's defaults, unknown keys fail loudly. A cell is one training run,
+identified by ``<dataset>/<noise>-<rate>/<detector>/<method>/seed<k>``; the Snakefile, the
+training script and the analysis all use :func:`expand_cells` / :func:`parse_cell_id`, so the three
+agree on which cells exist.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+from benchmarks.errors import InputError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "grid.schema.yaml"
+
+
+def format_rate(rate: float) -> str:
+    """0.4 -> '0.4', 0.0 -> '0', 0.25 -> '0.25' (the form used in paths and cell ids)."""
+    return f"{float(rate):g}"
+
+
+@dataclass(frozen=True, order=True)
+class Cell:
+    dataset: str
+    noise: str
+    rate: float
+    detector: str
+    method: str
+    seed: int
+
+    @property
+    def setting(self) -> str:
+        """The ``<noise>-<rate>`` path component."""
+        return f"{self.noise}-{format_rate(self.rate)}"
+
+    @property
+    def id(self) -> str:
+        return f"{self.dataset}/{self.setting}/{self.detector}/{self.method}/seed{self.seed}"
+
+    def identity(self) -> dict:
+        return {
+            "cell": self.id,
+            "dataset": self.dataset,
+            "noise": self.noise,
+            "rate": self.rate,
+            "detector": self.detector,
+            "method": self.method,
+            "seed": self.seed,
+        }
+
+
+def _load_schema() -> dict:
+    with open(SCHEMA_PATH, encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+def _fill_defaults(instance: object, schema: dict) -> None:
+    """Fill missing keys with schema defaults, recursively (objects, additionalProperties, arrays)."""
+    if not isinstance(schema, dict):
+        return
+    if isinstance(instance, dict):
+        for key, sub in schema.get("properties", {}).items():
+            if key not in instance and "default" in sub:
+                instance[key] = copy.deepcopy(sub["default"])
+            if key in instance:
+                _fill_defaults(instance[key], sub)
+        extra = schema.get("additionalProperties")
+        if isinstance(extra, dict):
+            for key, value in instance.items():
+                if key not in schema.get("properties", {}):
+                    _fill_defaults(value, extra)
+    elif isinstance(instance, list) and isinstance(schema.get("items"), dict):
+        for item in instance:
+            _fill_defaults(item, schema["items"])
+
+
+def validate_grid(grid: object, *, path: str | os.PathLike = "<grid>") -> dict:
+    """Validate ``grid`` against the schema, fill defaults, check cross-field rules; return it."""
+    schema = _load_schema()
+    if not isinstance(grid, dict):
+        raise InputError("a grid must be a YAML mapping", path=path)
+    grid = copy.deepcopy(grid)
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(grid), key=lambda e: list(e.absolute_path))
+    if errors:
+        err = errors[0]
+        where = "/".join(str(p) for p in err.absolute_path) or "(top level)"
+        raise InputError(f"invalid grid at '{where}': {err.message}", path=path)
+    _fill_defaults(grid, schema)
+    for name, ds in grid["datasets"].items():
+        if ds["source"] != "synthetic" and not ds.get("path"):
+            raise InputError(f"dataset '{name}' has source '{ds['source']}' but no 'path'", path=path)
+    for item in grid["noise"]:
+        if item["type"] == "clean" and item["rate"] != 0:
+            raise InputError(f"noise 'clean' must have rate 0, got {item['rate']}", path=path)
+        if item["type"] != "clean" and item["rate"] == 0:
+            raise InputError(f"noise '{item['type']}' with rate 0 is the clean setting; use type clean", path=path)
+    from benchmarks.methods import get_method  # late import: methods import mmdet lazily
+
+    for method in grid["methods"]:
+        try:
+            get_method(method)
+        except InputError as exc:
+            raise InputError(str(exc), path=path) from None
+    unknown = set(grid["schedule"]["per_detector"]) - set(grid["detectors"])
+    if unknown:
+        raise InputError(f"schedule.per_detector names detectors not in the grid: {sorted(unknown)}", path=path)
+    return grid
+
+
+def load_grid(path: str | os.PathLike) -> dict:
+    """Read a grid YAML (plain data only) and validate it."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("grid file not found", path=path)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            grid = yaml.safe_load(fh)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
+        raise InputError(f"invalid YAML: {getattr(exc, 'problem', exc)}", path=path, where=where) from None
+    return validate_grid(grid, path=path)
+
+
+def expand_cells(grid: dict) -> list[Cell]:
+    """Every cell of the grid, skipping detector/method pairs the method declares incompatible."""
+    from benchmarks.detectors import get_detector
+    from benchmarks.methods import get_method
+
+    cells = []
+    for dataset in grid["datasets"]:
+        for noise in grid["noise"]:
+            for det in grid["detectors"]:
+                family = get_detector(det).family
+                for method in grid["methods"]:
+                    if family not in get_method(method).FAMILIES:
+                        continue
+                    for seed in grid["seeds"]:
+                        cells.append(Cell(dataset, noise["type"], float(noise["rate"]), det, method, int(seed)))
+    return cells
+
+
+def parse_cell_id(grid: dict, cell_id: str) -> Cell:
+    """The :class:`Cell` of ``cell_id``; an id that is not a cell of ``grid`` is an InputError."""
+    parts = cell_id.strip("/").split("/")
+    if len(parts) != 5 or not parts[4].startswith("seed") or "-" not in parts[1]:
+        raise InputError(f"malformed cell id '{cell_id}' (expected <dataset>/<noise>-<rate>/<detector>/<method>/seed<k>)")
+    noise, rate = parts[1].rsplit("-", 1)
+    try:
+        cell = Cell(parts[0], noise, float(rate), parts[2], parts[3], int(parts[4][4:]))
+    except ValueError:
+        raise InputError(f"malformed cell id '{cell_id}' (rate and seed must be numbers)") from None
+    by_id = {c.id: c for c in expand_cells(grid)}
+    if cell.id not in by_id:
+        raise InputError(f"'{cell_id}' is not a cell of grid '{grid['name']}' ({len(by_id)} cells; see `snakemake -n all`)")
+    return by_id[cell.id]
+
+
+def results_root(grid: dict) -> Path:
+    root = Path(grid["results_dir"])
+    return (root if root.is_absolute() else REPO_ROOT / root) / grid["name"]
+
+
+def schedule_for(grid: dict, detector: str) -> dict:
+    """The grid's schedule overrides for ``detector`` (None = keep the detector config's value)."""
+    sched = {k: grid["schedule"].get(k) for k in ("epochs", "batch_size", "lr")}
+    sched.update(grid["schedule"]["per_detector"].get(detector, {}))
+    return sched
+
+
+# ---- where each stage's files live (the data contract of DESIGN.md) ------------------------
+
+
+def dataset_dir(grid: dict, dataset: str) -> Path:
+    """Clean dataset in COCO form: train.json, val.json, images/, dataset.json."""
+    return results_root(grid) / "data" / dataset / "clean"
+
+
+def noisy_dir(grid: dict, dataset: str, setting: str) -> Path:
+    """Corrupted training annotations of one noise setting: train.json, manifest.csv, stats.json."""
+    return results_root(grid) / "data" / dataset / "noisy" / setting
+
+
+def train_ann_file(grid: dict, cell: Cell) -> Path:
+    """The (possibly noisy) training annotations a cell trains on."""
+    if cell.noise == "clean":
+        return dataset_dir(grid, cell.dataset) / "train.json"
+    return noisy_dir(grid, cell.dataset, cell.setting) / "train.json"
+
+
+def cell_dir(grid: dict, cell: Cell) -> Path:
+    return results_root(grid) / "runs" / cell.id

@@ -1,0 +1,204 @@
+"""Train, evaluate and record one cell of a grid.
+
+    python -m benchmarks.train --grid benchmarks/grids/default.yaml \\
+        --cell synth/combined-0.4/retinanet/baseline/seed0
+
+Writes into ``results/<grid>/runs/<cell>/``: ``config.py`` (the resolved mmengine config, exactly
+what was trained), ``probe.csv`` (per-epoch train-set probes), ``dets_val.json`` (COCO detections
+on clean val), ``cost.json`` (wall time, peak memory, device, epochs) and, last, ``metrics.json``
+(clean-val COCO metrics + the cell's identity), each atomically. ``checkpoint/`` holds the
+resumable state: rerunning a killed cell resumes from its last epoch checkpoint. A NaN/inf loss
+stops the cell with an error naming it and the epoch (exit 3), and no ``metrics.json`` is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from benchmarks.errors import InputError, run_cli
+
+EXIT_DIVERGED = 3
+
+
+def _parse_args(argv):
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.train",
+        description="Train one cell of a grid (see the module docstring for what it writes).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--grid", required=True, help="grid YAML (e.g. benchmarks/grids/default.yaml)")
+    p.add_argument(
+        "--cell",
+        required=True,
+        help="cell id <dataset>/<noise>-<rate>/<detector>/<method>/seed<k>; `snakemake -n all` lists them",
+    )
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="where to train")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: the grid's resources.threads)")
+    p.add_argument("--no-probes", action="store_true", help="skip the per-epoch train-set probes (probe.csv is then empty)")
+    p.add_argument("--fresh", action="store_true", help="ignore existing checkpoints and start from epoch 1")
+    p.add_argument("--print-config", action="store_true", help="print the resolved config and exit without training")
+    return p.parse_args(argv)
+
+
+def _package_versions() -> dict:
+    import mmcv
+    import mmdet
+    import mmengine
+    import numpy
+    import torch
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "mmengine": mmengine.__version__,
+        "mmcv": mmcv.__version__,
+        "mmdet": mmdet.__version__,
+        "numpy": numpy.__version__,
+    }
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, cwd=Path(__file__).parent
+        )
+        return out.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def _peak_host_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux reports KiB
+
+
+def main(argv=None) -> int:
+    args = _parse_args(argv)
+    from benchmarks.grids import grid as G
+
+    grid = G.load_grid(args.grid)
+    cell = G.parse_cell_id(grid, args.cell)
+    cdir = G.cell_dir(grid, cell)
+    data_dir = G.dataset_dir(grid, cell.dataset)
+    for needed in (G.train_ann_file(grid, cell), data_dir / "val.json", data_dir / "train.json"):
+        if not needed.is_file():
+            raise InputError(
+                f"input of cell {cell.id} is missing; run the data stage first "
+                f"(snakemake --cores 2 {needed.relative_to(G.REPO_ROOT) if needed.is_relative_to(G.REPO_ROOT) else needed})",
+                path=needed,
+            )
+
+    import torch
+
+    device = args.device
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise InputError("--device cuda asked for, but torch sees no CUDA device")
+    threads = args.threads or grid["resources"]["threads"]
+    torch.set_num_threads(threads)
+
+    from mmengine.runner import Runner
+
+    from benchmarks.atomic import atomic_path, write_json
+    from benchmarks.training.config_builder import build_cell_config
+    from benchmarks.training.hooks import TrainingDiverged
+
+    cfg = build_cell_config(grid, cell, probes=False if args.no_probes else None, device=device)
+    if args.print_config:
+        print(cfg.pretty_text)
+        return 0
+    ckpt = Path(cfg.work_dir)
+    if args.fresh and ckpt.exists():
+        shutil.rmtree(ckpt)
+    for stale in ("metrics.json",):
+        (cdir / stale).unlink(missing_ok=True)
+    ckpt.mkdir(parents=True, exist_ok=True)
+    resuming = (ckpt / "last_checkpoint").is_file()
+    print(
+        f"[train] cell {cell.id} | {grid['size']} {cell.detector} | {cfg.train_cfg.max_epochs} epochs | "
+        f"device {device}, {threads} threads | {'resuming from ' + (ckpt / 'last_checkpoint').read_text().strip() if resuming else 'fresh start'}",
+        file=sys.stderr,
+    )
+
+    t_start = time.perf_counter()
+    runner = Runner.from_cfg(cfg)
+    try:
+        runner.train()
+    except TrainingDiverged as exc:
+        print(f"error: {exc}; no metrics.json written (checkpoints of earlier epochs kept in {ckpt})", file=sys.stderr)
+        return EXIT_DIVERGED
+
+    # ---- final evaluation on clean val ---------------------------------------------------
+    from analysis.coco_eval import evaluate
+    from benchmarks.data.coco import read_json
+    from benchmarks.training.hooks import read_probe_rows, write_probe_rows
+    from benchmarks.training.predict import predict_coco
+
+    t_eval = time.perf_counter()
+    val_loader = runner.build_dataloader(cfg.ndr_val_dataloader)
+    dets = predict_coco(runner.model, val_loader)
+    val_ann = data_dir / "val.json"
+    metrics = evaluate(read_json(val_ann), dets)
+    eval_seconds = time.perf_counter() - t_eval
+    logging.getLogger("benchmarks.train").info("clean-val metrics of %s: %s", cell.id, metrics)
+
+    cost_partial = read_json(ckpt / "cost_partial.json") if (ckpt / "cost_partial.json").is_file() else {}
+    probe_rows = read_probe_rows(ckpt / "probe_partial.csv")
+    probe_seconds = sum(float(r.get("probe_seconds") or 0) for r in probe_rows)
+    gpus = torch.cuda.device_count() if device == "cuda" else 0
+    cost = {
+        "cell": cell.id,
+        "train_seconds": round(float(cost_partial.get("train_seconds", time.perf_counter() - t_start)), 3),
+        "probe_seconds": round(probe_seconds, 3),
+        "eval_seconds": round(eval_seconds, 3),
+        "wall_seconds_this_run": round(time.perf_counter() - t_start, 3),
+        "resumes": int(cost_partial.get("resumes", 0)),
+        "epochs": int(cfg.train_cfg.max_epochs),
+        "iters": int(runner.iter),
+        "batch_size": int(cfg.train_dataloader.batch_size),
+        "device": device,
+        "device_name": torch.cuda.get_device_name(0) if device == "cuda" else platform.processor() or platform.machine(),
+        "gpus": gpus,
+        "threads": threads,
+        "peak_host_mb": round(_peak_host_mb(), 1),
+        "peak_gpu_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1) if device == "cuda" else None,
+    }
+
+    with atomic_path(cdir / "config.py") as tmp:
+        cfg.dump(str(tmp))
+    write_probe_rows(cdir / "probe.csv", probe_rows)
+    write_json(cdir / "dets_val.json", dets, indent=None)
+    write_json(cdir / "cost.json", cost)
+    record = {
+        **cell.identity(),
+        "grid": grid["name"],
+        "size": grid["size"],
+        "method_params": cfg.ndr_cell["method_params"],
+        **{k: float(v) for k, v in metrics.items()},
+        "val_ann_file": os.path.relpath(val_ann, G.REPO_ROOT),
+        "n_val_images": len(read_json(val_ann)["images"]),
+        "n_dets": len(dets),
+        "init_seed": int(cfg.randomness["seed"]),
+        "git_commit": _git_commit(),
+        "versions": _package_versions(),
+    }
+    write_json(cdir / "metrics.json", record)
+    print(
+        f"[train] {cell.id}: AP {metrics['AP']:.4f} AP50 {metrics['AP50']:.4f} | "
+        f"train {cost['train_seconds']:.0f} s, probes {probe_seconds:.0f} s | {cdir / 'metrics.json'}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))

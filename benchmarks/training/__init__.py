@@ -1,0 +1,1 @@
+"""Training one cell: config resolution, the suite's mmengine hooks, prediction export."""

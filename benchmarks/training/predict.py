@@ -1,0 +1,44 @@
+"""Run a detector over a dataloader and return COCO-format detections.
+
+One code path for the per-epoch train-set probes and the final clean-val evaluation, so both
+score exactly the same kind of predictions (mmdet's test-time post-processing, boxes rescaled to
+the original image).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def label_to_category(dataset) -> list[int]:
+    """Category id of each detector label (mmdet's CocoDataset keeps them in ``cat_ids``)."""
+    return [int(c) for c in dataset.cat_ids]
+
+
+@torch.no_grad()
+def predict_coco(model, dataloader, *, score_thr: float = 0.0) -> list[dict]:
+    """Detections ``{image_id, category_id, bbox: [x, y, w, h], score}`` for every image."""
+    cat_of_label = np.asarray(label_to_category(dataloader.dataset), dtype=np.int64)
+    was_training = model.training
+    model.eval()
+    dets: list[dict] = []
+    try:
+        for batch in dataloader:
+            for sample in model.test_step(batch):
+                inst = sample.pred_instances
+                boxes = inst.bboxes.detach().cpu().numpy().astype(np.float64)
+                scores = inst.scores.detach().cpu().numpy().astype(np.float64)
+                labels = inst.labels.detach().cpu().numpy().astype(np.int64)
+                keep = scores > score_thr
+                boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
+                xywh = np.column_stack([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]]).round(2)
+                img_id = int(sample.img_id)
+                cats = cat_of_label[labels]
+                dets.extend(
+                    {"image_id": img_id, "category_id": int(c), "bbox": b.tolist(), "score": round(float(s), 5)}
+                    for b, s, c in zip(xywh, scores, cats)
+                )
+    finally:
+        model.train(was_training)
+    return dets

@@ -1,0 +1,46 @@
+# Grid loading, validation and the list of targets: computed once, here.
+import os
+import sys
+
+import yaml
+
+sys.path.insert(0, workflow.basedir)
+
+from benchmarks.errors import InputError  # noqa: E402
+from benchmarks.grids import grid as G  # noqa: E402
+
+try:
+    GRID = G.validate_grid(config, path=(workflow.configfiles or ["<config>"])[-1])
+except InputError as exc:
+    raise WorkflowError(f"invalid grid config: {exc}")
+
+RES = os.path.relpath(G.results_root(GRID))
+CELLS = G.expand_cells(GRID)
+NOISY_SETTINGS = sorted({(c.dataset, c.setting) for c in CELLS if c.noise != "clean"})
+
+
+def _resolved_grid_file():
+    """The validated grid (defaults filled) as the training script reads it; rewritten only on change."""
+    path = os.path.join(RES, "grid.resolved.yaml")
+    text = yaml.safe_dump(GRID, sort_keys=True)
+    old = open(path, encoding="utf-8").read() if os.path.exists(path) else None
+    if old != text:
+        os.makedirs(RES, exist_ok=True)
+        tmp = path + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    return path
+
+
+GRID_FILE = _resolved_grid_file()
+
+
+def cell_path(cell, name):
+    return f"{RES}/runs/{cell.id}/{name}"
+
+
+def all_targets():
+    targets = [cell_path(c, "metrics.json") for c in CELLS]
+    targets += [f"{RES}/data/{d}/noisy/{s}/train.json" for d, s in NOISY_SETTINGS]
+    return targets
