@@ -9,7 +9,7 @@ exits with status 2 instead of showing a traceback; unexpected exceptions still 
 from __future__ import annotations
 
 import sys
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 
 class InputError(Exception):

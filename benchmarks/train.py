@@ -42,8 +42,12 @@ def _parse_args(argv):
         help="cell id <dataset>/<noise>-<rate>/<detector>/<method>/seed<k>; `snakemake -n all` lists them",
     )
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="where to train")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: the grid's resources.threads)")
-    p.add_argument("--no-probes", action="store_true", help="skip the per-epoch train-set probes (probe.csv is then empty)")
+    p.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads (default: the grid's resources.threads)"
+    )
+    p.add_argument(
+        "--no-probes", action="store_true", help="skip the per-epoch train-set probes (probe.csv is then empty)"
+    )
     p.add_argument("--fresh", action="store_true", help="ignore existing checkpoints and start from epoch 1")
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit without training")
     return p.parse_args(argv)
@@ -166,7 +170,9 @@ def main(argv=None) -> int:
         "iters": int(runner.iter),
         "batch_size": int(cfg.train_dataloader.batch_size),
         "device": device,
-        "device_name": torch.cuda.get_device_name(0) if device == "cuda" else platform.processor() or platform.machine(),
+        "device_name": torch.cuda.get_device_name(0)
+        if device == "cuda"
+        else platform.processor() or platform.machine(),
         "gpus": gpus,
         "threads": threads,
         "peak_host_mb": round(_peak_host_mb(), 1),

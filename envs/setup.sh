@@ -167,7 +167,6 @@ step_done
 step "checking: import mmdet, mmcv.ops"
 "$VPY" -c "import mmdet, mmcv.ops, mmengine; print('  mmdet', mmdet.__version__, '| mmcv', __import__('mmcv').__version__, '| mmengine', mmengine.__version__)" >&2 ||
     die "the environment installed but 'import mmdet, mmcv.ops' fails; remove $VENV and rerun"
-"${PIP[@]}" install -q --no-deps -e "$REPO" 2>/dev/null || true
 step_done
 
 rm -f "$VENV"/.ndr-env-*

@@ -43,7 +43,9 @@ def read_json(path: str | os.PathLike) -> object:
         with open(path, encoding="utf-8") as fh:
             return json.load(fh)
     except json.JSONDecodeError as exc:
-        raise InputError(f"invalid JSON: {exc.msg}", path=path, where=f"line {exc.lineno}, column {exc.colno}") from None
+        raise InputError(
+            f"invalid JSON: {exc.msg}", path=path, where=f"line {exc.lineno}, column {exc.colno}"
+        ) from None
     except UnicodeDecodeError as exc:
         raise InputError(f"not UTF-8 text: {exc.reason}", path=path) from None
 
@@ -97,11 +99,17 @@ def validate_coco(coco: object, *, path: str | os.PathLike = "<coco>", require_a
     try:
         wh = np.array([(im["width"], im["height"]) for im in images], dtype=np.float64).reshape(-1, 2)
     except (KeyError, TypeError, ValueError):
-        bad = next(i for i, im in enumerate(images) if not all(isinstance(im.get(k), (int, float)) for k in ("width", "height")))
+        bad = next(
+            i
+            for i, im in enumerate(images)
+            if not all(isinstance(im.get(k), (int, float)) for k in ("width", "height"))
+        )
         raise InputError("image has no numeric width/height", path=path, where=f"images[{bad}]") from None
     if len(wh) and (wh <= 0).any():
         bad = _first_bad((wh <= 0).any(1))
-        raise InputError(f"image id {int(img_ids[bad])} has non-positive size {wh[bad].tolist()}", path=path, where=f"images[{bad}]")
+        raise InputError(
+            f"image id {int(img_ids[bad])} has non-positive size {wh[bad].tolist()}", path=path, where=f"images[{bad}]"
+        )
     for i, im in enumerate(images):
         if not isinstance(im.get("file_name"), str):
             raise InputError("image has no 'file_name'", path=path, where=f"images[{i}]")
@@ -121,7 +129,11 @@ def validate_coco(coco: object, *, path: str | os.PathLike = "<coco>", require_a
     finite = np.isfinite(b).all(1)
     if not finite.all():
         bad = _first_bad(~finite)
-        raise InputError(f"annotation id {int(ann_ids[bad])} has a non-finite bbox {b[bad].tolist()}", path=path, where=f"annotations[{bad}]")
+        raise InputError(
+            f"annotation id {int(ann_ids[bad])} has a non-finite bbox {b[bad].tolist()}",
+            path=path,
+            where=f"annotations[{bad}]",
+        )
     positive = (b[:, 2] > 0) & (b[:, 3] > 0)
     if not positive.all():
         bad = _first_bad(~positive)
@@ -131,7 +143,12 @@ def validate_coco(coco: object, *, path: str | os.PathLike = "<coco>", require_a
             where=f"annotations[{bad}]",
         )
     t = BOX_TOLERANCE_PX
-    inside = (b[:, 0] >= -t) & (b[:, 1] >= -t) & (b[:, 0] + b[:, 2] <= arr.image_w + t) & (b[:, 1] + b[:, 3] <= arr.image_h + t)
+    inside = (
+        (b[:, 0] >= -t)
+        & (b[:, 1] >= -t)
+        & (b[:, 0] + b[:, 2] <= arr.image_w + t)
+        & (b[:, 1] + b[:, 3] <= arr.image_h + t)
+    )
     if not inside.all():
         bad = _first_bad(~inside)
         raise InputError(
@@ -156,7 +173,9 @@ def annotation_arrays(coco: dict, *, path: str | os.PathLike = "<coco>", _img_id
         for i, a in enumerate(anns):
             for key in ("id", "image_id", "category_id"):
                 if not isinstance(a.get(key) if isinstance(a, dict) else None, int):
-                    raise InputError(f"annotation has no integer '{key}'", path=path, where=f"annotations[{i}]") from None
+                    raise InputError(
+                        f"annotation has no integer '{key}'", path=path, where=f"annotations[{i}]"
+                    ) from None
         raise
     try:
         boxes = np.array([a["bbox"] for a in anns], dtype=np.float64)
@@ -166,7 +185,11 @@ def annotation_arrays(coco: dict, *, path: str | os.PathLike = "<coco>", _img_id
         for i, a in enumerate(anns):
             bb = a.get("bbox")
             if not (isinstance(bb, list) and len(bb) == 4 and all(isinstance(v, (int, float)) for v in bb)):
-                raise InputError(f"annotation id {a.get('id')} bbox must be 4 numbers [x, y, w, h], got {bb!r}", path=path, where=f"annotations[{i}]") from None
+                raise InputError(
+                    f"annotation id {a.get('id')} bbox must be 4 numbers [x, y, w, h], got {bb!r}",
+                    path=path,
+                    where=f"annotations[{i}]",
+                ) from None
         raise
     order = np.argsort(_img_ids, kind="stable")
     pos = np.searchsorted(_img_ids[order], image_ids)
@@ -175,7 +198,11 @@ def annotation_arrays(coco: dict, *, path: str | os.PathLike = "<coco>", _img_id
     found = found & (_img_ids[order][pos] == image_ids) if len(order) else np.zeros(len(anns), bool)
     if not np.all(found):
         bad = _first_bad(~found)
-        raise InputError(f"annotation id {int(ann_ids[bad])} points at missing image_id {int(image_ids[bad])}", path=path, where=f"annotations[{bad}]")
+        raise InputError(
+            f"annotation id {int(ann_ids[bad])} points at missing image_id {int(image_ids[bad])}",
+            path=path,
+            where=f"annotations[{bad}]",
+        )
     idx = order[pos]
     return AnnotationArrays(ann_ids, image_ids, category_ids, boxes.reshape(-1, 4), _wh[idx, 0], _wh[idx, 1])
 

@@ -36,7 +36,9 @@ class Detector:
 DETECTORS: dict[str, Detector] = {
     d.name: d
     for d in (
-        Detector("retinanet", "dense", {"paper": "retinanet_r50_fpn_paper.py", "tiny": "retinanet_tiny.py"}, ("bbox_head",)),
+        Detector(
+            "retinanet", "dense", {"paper": "retinanet_r50_fpn_paper.py", "tiny": "retinanet_tiny.py"}, ("bbox_head",)
+        ),
         Detector("fcos", "dense", {"paper": "fcos_r50_fpn_paper.py", "tiny": "fcos_tiny.py"}, ("bbox_head",)),
         Detector("gfl", "dense", {"paper": "gfl_r50_fpn_paper.py", "tiny": "gfl_tiny.py"}, ("bbox_head",)),
         Detector(

@@ -154,7 +154,9 @@ def parse_cell_id(grid: dict, cell_id: str) -> Cell:
     """The :class:`Cell` of ``cell_id``; an id that is not a cell of ``grid`` is an InputError."""
     parts = cell_id.strip("/").split("/")
     if len(parts) != 5 or not parts[4].startswith("seed") or "-" not in parts[1]:
-        raise InputError(f"malformed cell id '{cell_id}' (expected <dataset>/<noise>-<rate>/<detector>/<method>/seed<k>)")
+        raise InputError(
+            f"malformed cell id '{cell_id}' (expected <dataset>/<noise>-<rate>/<detector>/<method>/seed<k>)"
+        )
     noise, rate = parts[1].rsplit("-", 1)
     try:
         cell = Cell(parts[0], noise, float(rate), parts[2], parts[3], int(parts[4][4:]))
@@ -162,7 +164,9 @@ def parse_cell_id(grid: dict, cell_id: str) -> Cell:
         raise InputError(f"malformed cell id '{cell_id}' (rate and seed must be numbers)") from None
     by_id = {c.id: c for c in expand_cells(grid)}
     if cell.id not in by_id:
-        raise InputError(f"'{cell_id}' is not a cell of grid '{grid['name']}' ({len(by_id)} cells; see `snakemake -n all`)")
+        raise InputError(
+            f"'{cell_id}' is not a cell of grid '{grid['name']}' ({len(by_id)} cells; see `snakemake -n all`)"
+        )
     return by_id[cell.id]
 
 

@@ -63,7 +63,9 @@ def main(argv=None) -> int:
     match = re.search(r"^train_cell\s+(\d+)", out.stdout + out.stderr, re.M)
     n_cells = int(match.group(1)) if match else -1
     print(f"snakemake -n all: {n_cells} training cells, DAG built in {seconds:.2f} s")
-    print(f"ratio to the {TARGET_SECONDS:.0f} s target: {seconds / TARGET_SECONDS:.2f} ({'OK' if seconds < TARGET_SECONDS else 'TOO SLOW'})")
+    print(
+        f"ratio to the {TARGET_SECONDS:.0f} s target: {seconds / TARGET_SECONDS:.2f} ({'OK' if seconds < TARGET_SECONDS else 'TOO SLOW'})"
+    )
     return 0 if seconds < TARGET_SECONDS else 1
 
 

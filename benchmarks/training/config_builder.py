@@ -130,7 +130,11 @@ def build_cell_config(grid: dict, cell: G.Cell, *, probes: bool | None = None, d
     cfg.default_hooks.visualization = dict(type="DetVisualizationHook", draw=False)
     cfg.log_processor = dict(type="LogProcessor", window_size=20, by_epoch=True)
     cfg.visualizer = dict(type="DetLocalVisualizer", vis_backends=[dict(type="LocalVisBackend")], name="visualizer")
-    cfg.env_cfg = dict(cudnn_benchmark=False, mp_cfg=dict(mp_start_method="fork", opencv_num_threads=0), dist_cfg=dict(backend="nccl" if device == "cuda" else "gloo"))
+    cfg.env_cfg = dict(
+        cudnn_benchmark=False,
+        mp_cfg=dict(mp_start_method="fork", opencv_num_threads=0),
+        dist_cfg=dict(backend="nccl" if device == "cuda" else "gloo"),
+    )
     cfg.load_from = None
     cfg.resume = True
 

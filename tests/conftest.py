@@ -1,0 +1,66 @@
+"""Shared fixtures: tiny synthetic datasets and grids in temporary result directories."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def make_grid(tmp_path: Path, name: str = "t", **over) -> tuple[Path, dict]:
+    """Write a small grid whose results go under ``tmp_path/results``; return (path, grid dict)."""
+    grid = {
+        "name": name,
+        "results_dir": str(tmp_path / "results"),
+        "datasets": {"synth": {"source": "synthetic", "synthetic": {"seed": 0, "n_train": 24, "n_val": 8}}},
+        "noise": [{"type": "clean", "rate": 0.0}, {"type": "combined", "rate": 0.4}],
+        "detectors": ["retinanet"],
+        "schedule": {"epochs": 1},
+        "probe": {"subset": 8},
+        "resources": {"threads": 2},
+    }
+    for key, value in over.items():
+        grid[key] = value
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(grid))
+    return path, grid
+
+
+def build_data(grid_path: Path, *, noisy: tuple[str, float] | None = ("combined", 0.4)) -> None:
+    """Run the data stage of a grid without Snakemake (synthetic set, then one corruption)."""
+    from benchmarks.grids import grid as G
+
+    grid = G.load_grid(grid_path)
+    for name, ds in grid["datasets"].items():
+        out = G.dataset_dir(grid, name)
+        if out.exists():
+            continue
+        s = ds["synthetic"]
+        subprocess.run(
+            [sys.executable, "-m", "benchmarks.data.synthetic", "--out", str(out), "--seed", str(s["seed"]),
+             "--n-train", str(s["n_train"]), "--n-val", str(s["n_val"]), "--size", str(s["size"]),
+             "--classes", str(s["classes"])],
+            check=True, cwd=REPO,
+        )  # fmt: skip
+        if noisy:
+            noise, rate = noisy
+            nd = G.noisy_dir(grid, name, f"{noise}-{G.format_rate(rate)}")
+            subprocess.run(
+                [sys.executable, "-m", "benchmarks.data.corrupt", "--in", str(out / "train.json"),
+                 "--out", str(nd / "train.json"), "--noise", noise, "--rate", str(rate), "--seed", "0"],
+                check=True, cwd=REPO,
+            )  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def tiny_grid(tmp_path_factory) -> Path:
+    """A 1-epoch RetinaNet grid on 24 synthetic images, data stage already built (shared, read-only)."""
+    tmp = tmp_path_factory.mktemp("tinygrid")
+    path, _ = make_grid(tmp)
+    build_data(path)
+    return path

@@ -1,0 +1,98 @@
+"""The Snakemake workflow: lint/format clean, dry runs, schema errors, and the smoke grid end to end."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO
+
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, **kw)
+
+
+def test_snakemake_lint_is_clean():
+    out = run([*SNAKEMAKE, "--lint"])
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "Lints for" not in out.stdout + out.stderr, out.stdout + out.stderr
+
+
+def test_snakefmt_and_ruff_are_clean():
+    fmt = run([sys.executable, "-m", "snakefmt", "--check", "Snakefile", "workflow/rules"])
+    assert fmt.returncode == 0, fmt.stdout + fmt.stderr
+    lint = run([sys.executable, "-m", "ruff", "check", "."])
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    form = run([sys.executable, "-m", "ruff", "format", "--check", "."])
+    assert form.returncode == 0, form.stdout + form.stderr
+
+
+def test_dry_run_of_the_default_grid_lists_every_cell(tmp_path):
+    out = run([*SNAKEMAKE, "-n", "--quiet", "rules", "--config", f"results_dir={tmp_path}"])
+    assert out.returncode == 0, out.stderr
+    text = out.stdout + out.stderr
+    # 6 detectors x (clean, combined-0.4) x baseline x 1 seed
+    assert any(line.split()[:2] == ["train_cell", "12"] for line in text.splitlines()), text
+    assert any(line.split()[:2] == ["corrupt", "1"] for line in text.splitlines()), text
+
+
+def test_invalid_config_fails_with_a_clear_message(tmp_path):
+    out = run([*SNAKEMAKE, "-n", "--config", "size=huge", f"results_dir={tmp_path}"])
+    assert out.returncode != 0
+    assert "invalid grid" in out.stdout + out.stderr and "size" in out.stdout + out.stderr
+
+
+@pytest.fixture(scope="module")
+def smoke_results(tmp_path_factory):
+    res = tmp_path_factory.mktemp("smoke")
+    out = run(
+        [
+            *SNAKEMAKE,
+            "--cores",
+            "2",
+            "all",
+            "--configfile",
+            "benchmarks/grids/smoke.yaml",
+            "--config",
+            f"results_dir={res}",
+        ],
+        timeout=1500,
+    )
+    assert out.returncode == 0, (out.stdout + out.stderr)[-5000:]
+    return res / "smoke"
+
+
+def test_smoke_grid_runs_end_to_end(smoke_results):
+    cells = sorted(smoke_results.glob("runs/*/*/*/*/*/metrics.json"))
+    assert len(cells) == 4  # retinanet + faster_rcnn, clean + combined-0.4
+    for m in cells:
+        rec = json.loads(m.read_text())
+        assert 0.0 <= rec["AP"] <= 1.0
+        for name in ("probe.csv", "dets_val.json", "cost.json", "config.py"):
+            assert (m.parent / name).is_file()
+    stats = json.loads((smoke_results / "data/synth/noisy/combined-0.4/stats.json").read_text())
+    assert stats["rate"] == 0.4
+
+
+def test_one_cell_is_a_target_and_reruns_alone(smoke_results):
+    target = smoke_results / "runs/synth/clean-0/retinanet/baseline/seed0/metrics.json"
+    before = target.stat().st_mtime
+    others = {p: p.stat().st_mtime for p in smoke_results.glob("runs/*/*/*/*/*/metrics.json") if p != target}
+    out = run(
+        [*SNAKEMAKE, "--cores", "2", "--configfile", "benchmarks/grids/smoke.yaml", "--config",
+         f"results_dir={smoke_results.parent}", "--forcerun", str(target)],
+        timeout=900,
+    )  # fmt: skip
+    assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
+    assert target.stat().st_mtime > before
+    assert all(p.stat().st_mtime == t for p, t in others.items())
+
+
+def test_dag_benchmark_builds_a_2000_cell_dag():
+    """The speed script itself (its timing is printed, not asserted: speed is not a unit test)."""
+    out = run([sys.executable, "-m", "benchmarks.speed.dag", "--cells", "2000"], timeout=300)
+    assert "snakemake -n all: 2000 training cells" in out.stdout, out.stdout + out.stderr
