@@ -7,7 +7,11 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-configfile: "benchmarks/grids/default.yaml"
+# The embedded default unless a grid is given with --configfile (Snakemake would otherwise merge
+# both, e.g. add the default's synthetic dataset to a paper grid).
+if not workflow.configfiles:
+
+    configfile: "benchmarks/grids/default.yaml"
 
 
 include: "workflow/rules/common.smk"
@@ -16,6 +20,6 @@ include: "workflow/rules/train.smk"
 
 
 rule all:
+    default_target: True
     input:
         all_targets(),
-    default_target: True

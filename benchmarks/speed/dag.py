@@ -53,7 +53,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         grid = make_grid(Path(tmp), args.cells)
-        cmd = [sys.executable, "-m", "snakemake", "-n", "--quiet", "rules", "--configfile", str(grid), "all"]
+        cmd = [sys.executable, "-m", "snakemake", "all", "-n", "--quiet", "rules", "--configfile", str(grid)]
         t0 = time.perf_counter()
         out = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
         seconds = time.perf_counter() - t0

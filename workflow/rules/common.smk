@@ -8,6 +8,7 @@ sys.path.insert(0, workflow.basedir)
 
 from benchmarks.errors import InputError  # noqa: E402
 from benchmarks.grids import grid as G  # noqa: E402
+from benchmarks.seeding import derive_seed  # noqa: E402
 
 try:
     GRID = G.validate_grid(config, path=(workflow.configfiles or ["<config>"])[-1])
@@ -26,7 +27,7 @@ def _resolved_grid_file():
     old = open(path, encoding="utf-8").read() if os.path.exists(path) else None
     if old != text:
         os.makedirs(RES, exist_ok=True)
-        tmp = path + ".tmp"
+        tmp = f"{path}.tmp"
         with open(tmp, "w", encoding="utf-8") as fh:
             fh.write(text)
         os.replace(tmp, path)
@@ -44,3 +45,37 @@ def all_targets():
     targets = [cell_path(c, "metrics.json") for c in CELLS]
     targets += [f"{RES}/data/{d}/noisy/{s}/train.json" for d, s in NOISY_SETTINGS]
     return targets
+
+
+# ---- input functions of the rules --------------------------------------------------------
+
+
+def dataset_command(wildcards):
+    ds = GRID["datasets"][wildcards.dataset]
+    if ds["source"] == "synthetic":
+        s = ds["synthetic"]
+        return (
+            f"benchmarks.data.synthetic --seed {s['seed']} --n-train {s['n_train']} "
+            f"--n-val {s['n_val']} --size {s['size']} --classes {s['classes']}"
+        )
+    opts = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in ds["options"].items())
+    return f"benchmarks.data.convert {ds['source']} --src {ds['path']} {opts}"
+
+
+def corrupt_options(wildcards):
+    c = GRID["corruption"]
+    seed = derive_seed(wildcards.dataset, wildcards.noise, wildcards.rate, c["seed"])
+    opts = f"--seed {seed} --cls-mode {c['cls_mode']}"
+    if c["beta"] is not None:
+        opts += f" --beta {c['beta']}"
+    return opts
+
+
+def train_inputs(wildcards):
+    data = f"{RES}/data/{wildcards.dataset}/clean"
+    if wildcards.noise == "clean":
+        return [data]
+    return [
+        data,
+        f"{RES}/data/{wildcards.dataset}/noisy/{wildcards.noise}-{wildcards.rate}/train.json",
+    ]
