@@ -52,7 +52,8 @@ def build_data(grid_path: Path, *, noisy: tuple[str, float] | None = ("combined"
             nd = G.noisy_dir(grid, name, f"{noise}-{G.format_rate(rate)}")
             subprocess.run(
                 [sys.executable, "-m", "benchmarks.data.corrupt", "--in", str(out / "train.json"),
-                 "--out", str(nd / "train.json"), "--noise", noise, "--rate", str(rate), "--seed", "0"],
+                 "--out", str(nd / "train.json"), "--noise", noise, "--rate", str(rate), "--seed", "0",
+                 "--manifest", str(nd / "manifest.csv"), "--stats", str(nd / "stats.json")],
                 check=True, cwd=REPO,
             )  # fmt: skip
 
