@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import platform
 import resource
@@ -189,7 +190,8 @@ def main(argv=None) -> int:
         "grid": grid["name"],
         "size": grid["size"],
         "method_params": cfg.ndr_cell["method_params"],
-        **{k: float(v) for k, v in metrics.items()},
+        # NaN (a size range without ground truth) is written as null: strict JSON
+        **{k: (None if math.isnan(float(v)) else float(v)) for k, v in metrics.items()},
         "val_ann_file": os.path.relpath(val_ann, G.REPO_ROOT),
         "n_val_images": len(read_json(val_ann)["images"]),
         "n_dets": len(dets),
@@ -199,7 +201,7 @@ def main(argv=None) -> int:
     }
     write_json(cdir / "metrics.json", record)
     print(
-        f"[train] {cell.id}: AP {metrics['AP']:.4f} AP50 {metrics['AP50']:.4f} | "
+        f"[train] {cell.id}: AP {record['AP']:.4f} AP50 {record['AP50']:.4f} | "
         f"train {cost['train_seconds']:.0f} s, probes {probe_seconds:.0f} s | {cdir / 'metrics.json'}",
         file=sys.stderr,
     )

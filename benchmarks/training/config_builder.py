@@ -129,7 +129,9 @@ def build_cell_config(grid: dict, cell: G.Cell, *, probes: bool | None = None, d
     cfg.default_hooks.logger = dict(type="LoggerHook", interval=10)
     cfg.default_hooks.visualization = dict(type="DetVisualizationHook", draw=False)
     cfg.log_processor = dict(type="LogProcessor", window_size=20, by_epoch=True)
-    cfg.visualizer = dict(type="DetLocalVisualizer", vis_backends=[dict(type="LocalVisBackend")], name="visualizer")
+    # no fixed name: mmengine then names the visualizer after the timestamped experiment, so a second
+    # run in the same process (a --fresh rerun) does not reuse the first one's deleted directory
+    cfg.visualizer = dict(type="DetLocalVisualizer", vis_backends=[dict(type="LocalVisBackend")])
     cfg.env_cfg = dict(
         cudnn_benchmark=False,
         mp_cfg=dict(mp_start_method="fork", opencv_num_threads=0),
