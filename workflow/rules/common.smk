@@ -44,6 +44,9 @@ def cell_path(cell, name):
 def all_targets():
     targets = [cell_path(c, "metrics.json") for c in CELLS]
     targets += [f"{RES}/data/{d}/noisy/{s}/train.json" for d, s in NOISY_SETTINGS]
+    targets += [f"{RES}/tide"]
+    if GRID["probe"]["enabled"]:  # transition timing needs the train-set probes
+        targets += [f"{RES}/tables/transition.csv", f"{RES}/figures/transition"]
     return targets
 
 
@@ -79,3 +82,9 @@ def train_inputs(wildcards):
         data,
         f"{RES}/data/{wildcards.dataset}/noisy/{wildcards.noise}-{wildcards.rate}/train.json",
     ]
+
+
+def runs_dir(wildcards, input):
+    """results/<grid>/runs, derived from a cell's file so that it follows the inputs."""
+    head = input.metrics[0].split("/runs/")[0]
+    return f"{head}/runs"

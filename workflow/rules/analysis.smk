@@ -1,0 +1,51 @@
+# Analysis stage: grid-level tables and figures computed from the cells' files.
+
+
+rule transition_table:
+    input:
+        probes=[cell_path(c, "probe.csv") for c in CELLS],
+        metrics=[cell_path(c, "metrics.json") for c in CELLS],
+    output:
+        csv=f"{RES}/tables/transition.csv",
+        md=f"{RES}/tables/transition.md",
+    log:
+        f"{RES}/logs/analysis/transition_table.log",
+    conda:
+        "../../environment.yml"
+    params:
+        runs=runs_dir,
+    shell:
+        "python -m analysis.transition_table --runs {params.runs} --out {output.csv} "
+        "--markdown {output.md} --no-progress > {log} 2>&1"
+
+
+rule transition_plots:
+    input:
+        probes=[cell_path(c, "probe.csv") for c in CELLS],
+        metrics=[cell_path(c, "metrics.json") for c in CELLS],
+    output:
+        directory(f"{RES}/figures/transition"),
+    log:
+        f"{RES}/logs/analysis/transition_plots.log",
+    conda:
+        "../../environment.yml"
+    params:
+        runs=runs_dir,
+    shell:
+        "python -m analysis.transition_plots --runs {params.runs} --out-dir {output} --no-progress > {log} 2>&1"
+
+
+rule tide_report:
+    input:
+        dets=[cell_path(c, "dets_val.json") for c in CELLS],
+        metrics=[cell_path(c, "metrics.json") for c in CELLS],
+    output:
+        directory(f"{RES}/tide"),
+    log:
+        f"{RES}/logs/analysis/tide_report.log",
+    conda:
+        "../../environment.yml"
+    params:
+        runs=runs_dir,
+    shell:
+        "python -m analysis.tide_report --runs {params.runs} --out-dir {output} --no-progress > {log} 2>&1"
