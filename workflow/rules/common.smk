@@ -15,7 +15,14 @@ try:
 except InputError as exc:
     raise WorkflowError(f"invalid grid config: {exc}")
 
-RES = os.path.relpath(G.results_root(GRID))
+# Output paths as the user writes them: relative to the working directory for the usual
+# `results_dir: results`, absolute when the grid gives an absolute results_dir (so that asking for a
+# cell's metrics.json by its absolute path matches the rule).
+RES = (
+    str(G.results_root(GRID))
+    if os.path.isabs(GRID["results_dir"])
+    else os.path.relpath(G.results_root(GRID))
+)
 CELLS = G.expand_cells(GRID)
 NOISY_SETTINGS = sorted({(c.dataset, c.setting) for c in CELLS if c.noise != "clean"})
 
