@@ -58,3 +58,35 @@ tiny_param_scheduler = [
 ]
 tiny_train_cfg = dict(type="EpochBasedTrainLoop", max_epochs=tiny_epochs, val_interval=10**6)
 tiny_batch_size = 8
+tiny_train_dataloader = dict(
+    batch_size=tiny_batch_size, num_workers=0, persistent_workers=False, dataset=dict(pipeline=tiny_train_pipeline)
+)
+tiny_test_dataloader = dict(
+    batch_size=tiny_batch_size, num_workers=0, persistent_workers=False, dataset=dict(pipeline=tiny_test_pipeline)
+)
+
+# DETR family (Deformable DETR, DINO): the tiny backbone's last three stages (32/64/128 channels)
+# mapped to 64-d tokens, 2 encoder + 2 decoder layers with 4 heads, AdamW at the DETR papers' lr
+# ratio (4e-4 instead of 2e-4 / 1e-4: no pretrained backbone) and their tight gradient clipping.
+tiny_detr_backbone = dict(tiny_backbone, out_indices=(1, 2, 3))
+tiny_detr_neck = dict(in_channels=[32, 64, 128], out_channels=64, norm_cfg=dict(type="GN", num_groups=16))
+tiny_detr_encoder = dict(
+    num_layers=2,
+    layer_cfg=dict(
+        self_attn_cfg=dict(embed_dims=64, num_heads=4), ffn_cfg=dict(embed_dims=64, feedforward_channels=256)
+    ),
+)
+tiny_detr_decoder = dict(
+    num_layers=2,
+    layer_cfg=dict(
+        self_attn_cfg=dict(embed_dims=64, num_heads=4),
+        cross_attn_cfg=dict(embed_dims=64, num_heads=4),
+        ffn_cfg=dict(embed_dims=64, feedforward_channels=256),
+    ),
+)
+tiny_detr_optim_wrapper = dict(
+    _delete_=True,
+    type="OptimWrapper",
+    optimizer=dict(type="AdamW", lr=4e-4, weight_decay=1e-4),
+    clip_grad=dict(max_norm=0.1, norm_type=2),
+)

@@ -17,18 +17,8 @@ model = dict(
     train_cfg=dict(rpn_proposal=dict(nms_pre=600, max_per_img=300), rcnn=dict(sampler=dict(num=128))),
     test_cfg=dict(rpn=dict(nms_pre=300, max_per_img=300)),
 )
-train_dataloader = dict(
-    batch_size={{_base_.tiny_batch_size}},
-    num_workers=0,
-    persistent_workers=False,
-    dataset=dict(pipeline={{_base_.tiny_train_pipeline}}),
-)
-test_dataloader = dict(
-    batch_size={{_base_.tiny_batch_size}},
-    num_workers=0,
-    persistent_workers=False,
-    dataset=dict(pipeline={{_base_.tiny_test_pipeline}}),
-)
+train_dataloader = {{_base_.tiny_train_dataloader}}
+test_dataloader = {{_base_.tiny_test_dataloader}}
 val_dataloader = test_dataloader
 optim_wrapper = {{_base_.tiny_optim_wrapper}}
 param_scheduler = {{_base_.tiny_param_scheduler}}

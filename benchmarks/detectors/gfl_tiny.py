@@ -14,18 +14,8 @@ model = dict(
         norm_cfg=dict(type="GN", num_groups=16, requires_grad=True),
     ),
 )
-train_dataloader = dict(
-    batch_size={{_base_.tiny_batch_size}},
-    num_workers=0,
-    persistent_workers=False,
-    dataset=dict(pipeline={{_base_.tiny_train_pipeline}}),
-)
-test_dataloader = dict(
-    batch_size={{_base_.tiny_batch_size}},
-    num_workers=0,
-    persistent_workers=False,
-    dataset=dict(pipeline={{_base_.tiny_test_pipeline}}),
-)
+train_dataloader = {{_base_.tiny_train_dataloader}}
+test_dataloader = {{_base_.tiny_test_dataloader}}
 val_dataloader = test_dataloader
 optim_wrapper = {{_base_.tiny_optim_wrapper}}
 param_scheduler = {{_base_.tiny_param_scheduler}}
