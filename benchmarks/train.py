@@ -146,11 +146,11 @@ def main(argv=None) -> int:
     from analysis.coco_eval import evaluate
     from benchmarks.data.coco import read_json
     from benchmarks.training.hooks import read_probe_rows, write_probe_rows
-    from benchmarks.training.predict import predict_coco
+    from benchmarks.training.predict import label_to_category, predict_coco
 
     t_eval = time.perf_counter()
     val_loader = runner.build_dataloader(cfg.ndr_val_dataloader)
-    dets = predict_coco(runner.model, val_loader)
+    dets = predict_coco(runner.model, val_loader, label_to_category(val_loader.dataset))
     val_ann = data_dir / "val.json"
     metrics = evaluate(read_json(val_ann), dets)
     eval_seconds = time.perf_counter() - t_eval

@@ -170,6 +170,18 @@ def test_agrees_with_pycocotools_on_transformed_inputs(seed, tmp_path):
     assert m["AP"] < m["AP_clean"]
 
 
+def test_identical_label_sets_are_scored_once_with_the_same_result(tmp_path):
+    """Clean cells pass the same labels twice: the shortcut must equal the full computation."""
+    _, clean, dets = make_case(2)
+    shortcut = P.probe_metrics(clean, copy.deepcopy(clean), dets)
+    shuffled = {**clean, "annotations": clean["annotations"][::-1]}  # same labels, not list-equal
+    full = P.probe_metrics(clean, shuffled, dets)
+    assert shortcut == pytest.approx(full, abs=1e-12)
+    for how in ("AP", "CA", "GTBA"):
+        assert shortcut[how] == shortcut[how + "_clean"]
+        assert shortcut[how] == pytest.approx(pycocotools(*transformed(clean, dets, how), tmp_path)["AP"], abs=1e-6)
+
+
 def test_backends_agree_and_inputs_untouched():
     noisy, clean, dets = make_case(3)
     before = copy.deepcopy((noisy, clean, dets))

@@ -153,6 +153,7 @@ class TrainSetProbeHook(Hook):
             )
         )
         self.rows = [r for r in read_probe_rows(self.out_csv) if int(r["epoch"]) <= runner.epoch]
+        self._batches = None  # the subset's decoded, collated batches, loaded at the first probe
         self.total_seconds = time.perf_counter() - t0
 
     # -- loss bookkeeping -----------------------------------------------------------------
@@ -172,10 +173,15 @@ class TrainSetProbeHook(Hook):
         if epoch % self.interval and not last:
             return
         from analysis.probes import probe_metrics
-        from benchmarks.training.predict import predict_coco
+        from benchmarks.training.predict import label_to_category, predict_coco
 
         t0 = time.perf_counter()
-        dets = predict_coco(runner.model, self.loader)
+        if self._batches is None:
+            # decoded once and kept (the subset is small: 100 images of 160 px are ~8 MB), so later
+            # probes pay for inference and scoring only
+            self._batches = list(self.loader)
+            self._cat_ids = label_to_category(self.loader.dataset)
+        dets = predict_coco(runner.model, self._batches, self._cat_ids)
         metrics = probe_metrics(self.gt_noisy, self.gt_clean, dets, tau=self.iou_tau)
         seconds = time.perf_counter() - t0
         self.total_seconds += seconds

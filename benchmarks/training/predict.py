@@ -17,14 +17,18 @@ def label_to_category(dataset) -> list[int]:
 
 
 @torch.no_grad()
-def predict_coco(model, dataloader, *, score_thr: float = 0.0) -> list[dict]:
-    """Detections ``{image_id, category_id, bbox: [x, y, w, h], score}`` for every image."""
-    cat_of_label = np.asarray(label_to_category(dataloader.dataset), dtype=np.int64)
+def predict_coco(model, batches, cat_ids: list[int], *, score_thr: float = 0.0) -> list[dict]:
+    """Detections ``{image_id, category_id, bbox: [x, y, w, h], score}`` for every image.
+
+    ``batches`` is a dataloader or any iterable of its collated batches (the probes keep theirs in
+    memory); ``cat_ids[label]`` is the category id of detector label ``label``.
+    """
+    cat_of_label = np.asarray(cat_ids, dtype=np.int64)
     was_training = model.training
     model.eval()
     dets: list[dict] = []
     try:
-        for batch in dataloader:
+        for batch in batches:
             for sample in model.test_step(batch):
                 inst = sample.pred_instances
                 boxes = inst.bboxes.detach().cpu().numpy().astype(np.float64)
