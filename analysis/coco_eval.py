@@ -335,20 +335,7 @@ def _det_annotations(dets: Detections, *, one_class: bool = False) -> list[dict]
 
 def build_gt(gt: GroundTruth, backend: str = "fast", *, one_class: bool = False, verbose: bool = False):
     """The backend's COCO object for ``gt`` (build once, evaluate many detection sets against it)."""
-    dataset = _gt_dataset(gt, one_class=one_class)
-    if backend == "fast":
-        from faster_coco_eval import COCO
-
-        return COCO(dataset, print_function=_printer(verbose))
-    if backend == "pycocotools":
-        from pycocotools.coco import COCO
-
-        coco = COCO()
-        coco.dataset = dataset
-        with _quiet(verbose):
-            coco.createIndex()
-        return coco
-    raise ValueError(f"unknown backend {backend!r} (choose from {BACKENDS})")
+    return _coco_object(_gt_dataset(gt, one_class=one_class), backend, verbose)
 
 
 def build_dets(coco_gt, dets: Detections, backend: str = "fast", *, one_class: bool = False, verbose: bool = False):
@@ -358,6 +345,11 @@ def build_dets(coco_gt, dets: Detections, backend: str = "fast", *, one_class: b
         "categories": coco_gt.dataset["categories"],
         "annotations": _det_annotations(dets, one_class=one_class),
     }
+    return _coco_object(dataset, backend, verbose)
+
+
+def _coco_object(dataset: dict, backend: str, verbose: bool):
+    """A backend COCO object indexing ``dataset`` (a COCO dict), built without touching files."""
     if backend == "fast":
         from faster_coco_eval import COCO
 
