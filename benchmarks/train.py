@@ -152,7 +152,8 @@ def main(argv=None) -> int:
     val_loader = runner.build_dataloader(cfg.ndr_val_dataloader)
     dets = predict_coco(runner.model, val_loader, label_to_category(val_loader.dataset))
     val_ann = data_dir / "val.json"
-    metrics = evaluate(read_json(val_ann), dets)
+    val_gt = read_json(val_ann)
+    metrics = evaluate(val_gt, dets)
     eval_seconds = time.perf_counter() - t_eval
     logging.getLogger("benchmarks.train").info("clean-val metrics of %s: %s", cell.id, metrics)
 
@@ -193,7 +194,7 @@ def main(argv=None) -> int:
         # NaN (a size range without ground truth) is written as null: strict JSON
         **{k: (None if math.isnan(float(v)) else float(v)) for k, v in metrics.items()},
         "val_ann_file": os.path.relpath(val_ann, G.REPO_ROOT),
-        "n_val_images": len(read_json(val_ann)["images"]),
+        "n_val_images": len(val_gt["images"]),
         "n_dets": len(dets),
         "init_seed": int(cfg.randomness["seed"]),
         "git_commit": _git_commit(),
