@@ -78,6 +78,12 @@ VARIANTS: dict[tuple[str, str, str, str], str] = {
     # SSSD: stepwise lambda (the method) vs a fixed lambda
     ("sssd", "TL;DR", "sssd", "stepwise vs fixed lambda"): "sssd",
 }
+#: (paper, table, method, detector) -> grid entry, where the entry depends on the student detector
+#: (BCKD Table 2: each student distils from a teacher of its own detector).
+DETECTOR_VARIANTS: dict[tuple[str, str, str, str], str] = {
+    ("bckd", "Table 2", "bckd", "retinanet"): "bckd_retinanet",
+    ("bckd", "Table 2", "bckd", "fcos"): "bckd_fcos",
+}
 #: Settings that are what the suite's plain method trains.
 DEFAULT_SETTINGS = frozenset({"", "4scale"})
 #: ELDET's termination-epoch table: setting -> the transition quantity.
@@ -236,6 +242,8 @@ def map_row(row: dict, dmap: dict[str, tuple[str, bool]]) -> Target:
     if termination:
         if setting not in TERMINATION:
             return Target(outside=f"termination setting '{setting}'")
+    elif setting in DEFAULT_SETTINGS and (paper, table, method, row["detector"]) in DETECTOR_VARIANTS:
+        method = DETECTOR_VARIANTS[(paper, table, method, row["detector"])]
     elif (paper, table, method, setting) in VARIANTS:
         method = VARIANTS[(paper, table, method, setting)]
     elif setting not in DEFAULT_SETTINGS and row["metric"] not in ("AP_gain", "AP_drop"):
@@ -403,6 +411,7 @@ def reproduced_grid(ctx: Context, methods: Iterable[str] | None = None, metric: 
 __all__ = [
     "Context",
     "DEFAULT_SETTINGS",
+    "DETECTOR_VARIANTS",
     "VARIANTS",
     "collect_cells",
     "compare",
