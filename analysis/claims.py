@@ -72,64 +72,114 @@ _T_BASE = {"table": "Table 1", "dataset": "coco", "detector": "gfl", "student_ba
 
 CLAIMS: tuple[Claim, ...] = (
     Claim(
-        "noise_hurts", "eldet", "40 % combined noise lowers the baseline's AP (clean minus noisy > 0)",
-        {"method": "baseline", "noise": "clean"}, {"method": "baseline", "noise": "combined", "rate": 0.4},
+        "noise_hurts",
+        "eldet",
+        "40 % combined noise lowers the baseline's AP (clean minus noisy > 0)",
+        {"method": "baseline", "noise": "clean"},
+        {"method": "baseline", "noise": "combined", "rate": 0.4},
         lambda refs: lookup(refs, paper="eldet", table=_TAB2, method="baseline", metric="AP_drop"),
-        f"eldet '{_TAB2}': mean clean-to-noisy AP drop of the baseline", pair_on=("dataset", "detector", "seed"),
+        f"eldet '{_TAB2}': mean clean-to-noisy AP drop of the baseline",
+        pair_on=("dataset", "detector", "seed"),
     ),
     Claim(
-        "eldet_beats_baseline_c40", "eldet", "ELDET beats the baseline at 40 % combined noise",
-        {"method": "eldet", "noise": "combined", "rate": 0.4}, {"method": "baseline", "noise": "combined", "rate": 0.4},
-        _mean_of("eldet", _TAB2, "AP_gain", [{"detector": d, "noise": "combined", "rate": 0.4, "method": "eldet"} for d in ("retinanet", "fcos", "faster_rcnn", "gfl")]),  # fmt: skip
+        "eldet_beats_baseline_c40",
+        "eldet",
+        "ELDET beats the baseline at 40 % combined noise",
+        {"method": "eldet", "noise": "combined", "rate": 0.4},
+        {"method": "baseline", "noise": "combined", "rate": 0.4},
+        _mean_of(
+            "eldet",
+            _TAB2,
+            "AP_gain",
+            [
+                {"detector": d, "noise": "combined", "rate": 0.4, "method": "eldet"}
+                for d in ("retinanet", "fcos", "faster_rcnn", "gfl")
+            ],
+        ),  # fmt: skip
         f"eldet '{_TAB2}': mean of the RetinaNet/FCOS/Faster R-CNN/GFL gains",
     ),
     Claim(
-        "eldet_beats_baseline_noisy", "eldet", "ELDET beats the baseline across noisy settings (VOC)",
-        {"method": "eldet", "noise": "noisy"}, {"method": "baseline", "noise": "noisy"},
+        "eldet_beats_baseline_noisy",
+        "eldet",
+        "ELDET beats the baseline across noisy settings (VOC)",
+        {"method": "eldet", "noise": "noisy"},
+        {"method": "baseline", "noise": "noisy"},
         lambda refs: lookup(refs, paper="eldet", table="rebuttal text", dataset="voc", detector="", metric="AP_gain"),
         "eldet 'rebuttal text': mean gain over 40 VOC detector x noise settings",
     ),
     Claim(
-        "loc_before_cls", "eldet", "localization (CA) transitions earlier than classification (GTBA)",
-        {"method": "baseline", "noise": "noisy"}, {"method": "baseline", "noise": "noisy"},
-        lambda refs: lookup(refs, paper="eldet", table=_TERM, dataset="voc", detector="", rate=None, setting="difference"),  # fmt: skip
-        f"eldet '{_TERM}': VOC average GTBA - CA epochs", source="transitions",
+        "loc_before_cls",
+        "eldet",
+        "localization (CA) transitions earlier than classification (GTBA)",
+        {"method": "baseline", "noise": "noisy"},
+        {"method": "baseline", "noise": "noisy"},
+        lambda refs: lookup(
+            refs, paper="eldet", table=_TERM, dataset="voc", detector="", rate=None, setting="difference"
+        ),  # fmt: skip
+        f"eldet '{_TERM}': VOC average GTBA - CA epochs",
+        source="transitions",
     ),
     Claim(
-        "bckd_beats_baseline", "bckd", "BCKD distillation improves the GFL R50 student on COCO",
-        {"method": "bckd", "detector": "gfl"}, {"method": "baseline", "detector": "gfl"}, _gain("bckd", method="bckd", **_T_BASE),
+        "bckd_beats_baseline",
+        "bckd",
+        "BCKD distillation improves the GFL R50 student on COCO",
+        {"method": "bckd", "detector": "gfl"},
+        {"method": "baseline", "detector": "gfl"},
+        _gain("bckd", method="bckd", **_T_BASE),
         "bckd Table 1: BCKD minus GFocal-R50 student (paper: R101 teacher; suite: R50 teacher = self-KD)",
     ),
     Claim(
-        "bckd_self_kd", "bckd", "BCKD self-KD (teacher = student architecture) improves GFL R50",
-        {"method": "bckd", "detector": "gfl"}, {"method": "baseline", "detector": "gfl"},
-        lambda refs: lookup(refs, paper="bckd", table="Table 6", method="bckd", student_backbone="r50", metric="AP")
-        - lookup(refs, paper="bckd", table="Table 6", method="baseline", student_backbone="r50", metric="AP"),
+        "bckd_self_kd",
+        "bckd",
+        "BCKD self-KD (teacher = student architecture) improves GFL R50",
+        {"method": "bckd", "detector": "gfl"},
+        {"method": "baseline", "detector": "gfl"},
+        lambda refs: (
+            lookup(refs, paper="bckd", table="Table 6", method="bckd", student_backbone="r50", metric="AP")
+            - lookup(refs, paper="bckd", table="Table 6", method="baseline", student_backbone="r50", metric="AP")
+        ),
         "bckd Table 6: self-KD minus without, R50",
     ),
     Claim(
-        "sssd_beats_fixed", "sssd", "SSSD's stepwise lambda beats a fixed lambda",
-        {"method": "sssd"}, {"method": "sssd_fixed"},
-        lambda refs: lookup(refs, paper="sssd", table="TL;DR", metric="AP_gain"), "sssd TL;DR: 'about 0.5% AP'",
+        "sssd_beats_fixed",
+        "sssd",
+        "SSSD's stepwise lambda beats a fixed lambda",
+        {"method": "sssd"},
+        {"method": "sssd_fixed"},
+        lambda refs: lookup(refs, paper="sssd", table="TL;DR", metric="AP_gain"),
+        "sssd TL;DR: 'about 0.5% AP'",
     ),
     Claim(
-        "od_detr_beats_deformable", "od_detr", "OD-DETR improves Deformable DETR (COCO, R50)",
-        {"method": "od_detr", "detector": "deformable_detr"}, {"method": "baseline", "detector": "deformable_detr"},
-        lambda refs: lookup(refs, paper="od_detr", table="Table 2", method="od_detr", setting="MD+PD+AG", metric="AP")
-        - lookup(refs, paper="od_detr", table="Table 2", method="baseline", metric="AP"),
+        "od_detr_beats_deformable",
+        "od_detr",
+        "OD-DETR improves Deformable DETR (COCO, R50)",
+        {"method": "od_detr", "detector": "deformable_detr"},
+        {"method": "baseline", "detector": "deformable_detr"},
+        lambda refs: (
+            lookup(refs, paper="od_detr", table="Table 2", method="od_detr", setting="MD+PD+AG", metric="AP")
+            - lookup(refs, paper="od_detr", table="Table 2", method="baseline", metric="AP")
+        ),
         "od_detr Table 2: MD+PD+AG minus baseline (2x)",
     ),
     Claim(
-        "od_detr_beats_dino", "od_detr", "OD-DETR improves DINO-4scale (COCO, R50, 12 epochs)",
-        {"method": "od_detr", "detector": "dino"}, {"method": "baseline", "detector": "dino"},
+        "od_detr_beats_dino",
+        "od_detr",
+        "OD-DETR improves DINO-4scale (COCO, R50, 12 epochs)",
+        {"method": "od_detr", "detector": "dino"},
+        {"method": "baseline", "detector": "dino"},
         _gain("od_detr", "Table 1", "od_detr", detector="dino", setting="4scale", epochs=12),
         "od_detr Table 1: OD-DINO-4scale minus DINO-4scale, 12 epochs",
     ),
     Claim(
-        "dn_detr_beats_dino_wo_dn", "dn_detr", "denoising training improves DINO without DN (COCO, R50)",
-        {"method": "dn_detr", "detector": "dino"}, {"method": "baseline", "detector": "dino"},
-        lambda refs: lookup(refs, paper="dn_detr", table="Table 3", detector="dino", method="dn_detr", metric="AP")
-        - lookup(refs, paper="dn_detr", table="Table 3", detector="dino", method="baseline", metric="AP"),
+        "dn_detr_beats_dino_wo_dn",
+        "dn_detr",
+        "denoising training improves DINO without DN (COCO, R50)",
+        {"method": "dn_detr", "detector": "dino"},
+        {"method": "baseline", "detector": "dino"},
+        lambda refs: (
+            lookup(refs, paper="dn_detr", table="Table 3", detector="dino", method="dn_detr", metric="AP")
+            - lookup(refs, paper="dn_detr", table="Table 3", detector="dino", method="baseline", metric="AP")
+        ),
         "dn_detr Table 3: DINO with DN (no contrastive DN) minus without",
     ),
 )

@@ -34,8 +34,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import plot_style  # noqa: F401  (selects the Agg backend before pyplot)
-from analysis import reproduction
+from analysis import (
+    plot_style,  # noqa: F401  (selects the Agg backend before pyplot)
+    reproduction,
+)
 from analysis.notebook_specs import NOTEBOOKS, NotebookSpec
 from benchmarks.atomic import write_text
 from benchmarks.errors import InputError, run_cli
@@ -180,7 +182,9 @@ def plot_tide(tide_cells: pd.DataFrame, methods: Sequence[str] | None = None):
     return grid.figure
 
 
-def probe_frame(ctx: reproduction.Context, columns: Sequence[str], methods: Sequence[str] | None = None) -> pd.DataFrame:
+def probe_frame(
+    ctx: reproduction.Context, columns: Sequence[str], methods: Sequence[str] | None = None
+) -> pd.DataFrame:
     """Long frame (cell identity, epoch, column, value) of the first of ``columns`` each probe.csv has."""
     rows = []
     for cell in ctx.cells.to_dict("records"):

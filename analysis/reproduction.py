@@ -127,7 +127,9 @@ def collect_cells(runs_dir: str | Path) -> pd.DataFrame:
     rows = []
     for mpath in sorted(Path(runs_dir).glob("*/*/*/*/seed*/metrics.json")):
         rec = read_json(mpath)
-        if not isinstance(rec, dict) or any(k not in rec for k in ("dataset", "noise", "rate", "detector", "method", "seed")):
+        if not isinstance(rec, dict) or any(
+            k not in rec for k in ("dataset", "noise", "rate", "detector", "method", "seed")
+        ):
             raise InputError("metrics.json lacks the cell identity (dataset, noise, rate, detector, method, seed)", path=mpath)  # fmt: skip
         cost_path = mpath.parent / "cost.json"
         cost = read_json(cost_path) if cost_path.is_file() else {}
@@ -368,7 +370,9 @@ def compare(ctx: Context, paper: str, tables: Iterable[str] | None = None, *, re
         else:
             values = seed_values(ctx, row, t)
             if values is None:
-                rec["status"] = f"not measured: {row['metric']}" + (" without a detector" if not row["detector"] else "")
+                rec["status"] = f"not measured: {row['metric']}" + (
+                    " without a detector" if not row["detector"] else ""
+                )
             else:
                 ran = len(values) > 0
                 values = values.dropna()

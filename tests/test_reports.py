@@ -30,7 +30,15 @@ def _cell(root: Path, det: str, method: str, noise: str, rate: float, seed: int,
     cid = f"voc/{noise}-{rate:g}/{det}/{method}/seed{seed}"
     d = root / "g" / "runs" / cid
     d.mkdir(parents=True)
-    ident = {"cell": cid, "dataset": "voc", "noise": noise, "rate": rate, "detector": det, "method": method, "seed": seed}
+    ident = {
+        "cell": cid,
+        "dataset": "voc",
+        "noise": noise,
+        "rate": rate,
+        "detector": det,
+        "method": method,
+        "seed": seed,
+    }
     metrics = {**ident, **{m: ap for m in reproduction.AP_METRICS}}
     (d / "metrics.json").write_text(json.dumps(metrics))
     (d / "cost.json").write_text(json.dumps({"epochs": epochs, "train_seconds": 7200.0, "peak_gpu_mb": None}))
@@ -90,7 +98,9 @@ def test_compare_epochs_must_match(tmp_path):
     rec = json.loads(mpath.read_text())
     mpath.write_text(json.dumps({**rec, "dataset": "coco"}))
     f = reproduction.compare(reproduction.load_context(tmp_path, "g"), "od_detr", ["Table 1"])
-    dino = f[(f["detector"] == "dino") & (f["method"] == "baseline") & (f["metric"] == "AP") & (f["setting"] == "4scale")]
+    dino = f[
+        (f["detector"] == "dino") & (f["method"] == "baseline") & (f["metric"] == "AP") & (f["setting"] == "4scale")
+    ]
     by_epochs = dict(zip(dino["epochs"], dino["status"]))
     assert by_epochs == {12: "not run", 24: "reproduced"}
 
@@ -106,7 +116,11 @@ def test_dataset_map_rules():
 @pytest.mark.parametrize(
     ("criteria", "outside", "method"),
     [
-        ({"paper": "dn_detr", "table": "Table 1", "detector": "dab_detr"}, "detector 'dab_detr' not in the suite", None),
+        (
+            {"paper": "dn_detr", "table": "Table 1", "detector": "dab_detr"},
+            "detector 'dab_detr' not in the suite",
+            None,
+        ),
         ({"paper": "bckd", "table": "Table 1", "student_backbone": "r18", "method": "bckd"}, "backbone r18", None),
         ({"paper": "bckd", "table": "Table 1", "method": "ld+bckd", "student_backbone": "r50"}, "combination", None),
         ({"paper": "bckd", "table": "Table 3", "method": "bckd", "setting": "cls"}, "", "bckd_cls_only"),
@@ -269,7 +283,9 @@ def test_cost_estimate_from_reported_costs():
     refs = load_references("eldet")
     hours = refs[(refs["table"] == cost.ELDET_COST) & (refs["metric"] == "hours")]
     h = {(r.detector, r.method): r.value for r in hours.itertuples()}
-    assert table.loc["eldet_ca_only", "gpu_hours"] == pytest.approx(3 * (h[("retinanet", "eldet")] + h[("fcos", "eldet")]))
+    assert table.loc["eldet_ca_only", "gpu_hours"] == pytest.approx(
+        3 * (h[("retinanet", "eldet")] + h[("fcos", "eldet")])
+    )
     assert table.loc["eldet", "cells"] == 6 * 10 * 3
     res = subprocess.run(["python", "-m", "benchmarks.grids.cost", str(REPO / "benchmarks/grids/dn_detr_coco.yaml")],
                          capture_output=True, text=True, check=True, cwd=REPO)  # fmt: skip

@@ -100,7 +100,7 @@ def grid_cells(grid: dict) -> list[dict]:
     per_det = sched.get("per_detector") or {}
     noise = [f"{n['type']}-{float(n.get('rate', 0.0)):g}" for n in grid.get("noise") or [{"type": "clean"}]]
     cells = []
-    for ds_name, ds in grid["datasets"].items():
+    for ds in grid["datasets"].values():
         for setting in noise:
             for det in grid["detectors"]:
                 for entry, spec in (grid.get("methods") or {"baseline": {}}).items():

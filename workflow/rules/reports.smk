@@ -2,32 +2,30 @@
 # to self-contained HTML (inline images, no CDN), and an index links them with per-table counts.
 from analysis.notebook_specs import NAMES as NOTEBOOK_NAMES
 
-
-def report_inputs(wildcards):
-    """What the notebooks read: every cell's files and the analysis stage's tables."""
-    files = [cell_path(c, "metrics.json") for c in CELLS]
-    files.append(f"{RES}/tide")
-    if GRID["probe"]["enabled"]:
-        files.append(f"{RES}/tables/transition.csv")
-    return files
+# What the notebooks read: every cell's files and the analysis stage's tables.
+REPORT_INPUTS = (
+    [cell_path(c, "metrics.json") for c in CELLS]
+    + [f"{RES}/tide"]
+    + ([f"{RES}/tables/transition.csv"] if GRID["probe"]["enabled"] else [])
+)
 
 
 rule notebook:
     input:
         notebook="notebooks/{nb}.ipynb",
-        results=report_inputs,
+        results=REPORT_INPUTS,
     output:
         f"{RES}/notebooks/{{nb}}.ipynb",
     log:
         f"{RES}/logs/reports/{{nb}}.notebook.log",
+    wildcard_constraints:
+        nb="|".join(NOTEBOOK_NAMES),
     conda:
         "../../environment.yml"
     params:
         results_dir=lambda wildcards: os.path.abspath(os.path.dirname(RES)),
         grid=GRID["name"],
         cwd=workflow.basedir,
-    wildcard_constraints:
-        nb="|".join(NOTEBOOK_NAMES),
     shell:
         "papermill {input.notebook} {output} -p grid {params.grid} -p results_dir {params.results_dir} "
         "--cwd {params.cwd} -k python3 --no-progress-bar > {log} 2>&1"
@@ -45,10 +43,10 @@ rule notebook_html:
         ),
     log:
         f"{RES}/logs/reports/{{nb}}.html.log",
-    conda:
-        "../../environment.yml"
     wildcard_constraints:
         nb="|".join(NOTEBOOK_NAMES),
+    conda:
+        "../../environment.yml"
     shell:
         "python -m analysis.report_html html --notebook {input} --out {output} > {log} 2>&1"
 
