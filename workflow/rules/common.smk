@@ -54,6 +54,7 @@ def all_targets():
     targets += [f"{RES}/tide"]
     if GRID["probe"]["enabled"]:  # transition timing needs the train-set probes
         targets += [f"{RES}/tables/transition.csv", f"{RES}/figures/transition"]
+    targets += [f"{RES}/reports/index.html"]  # notebooks -> HTML reports (reports.smk)
     return targets
 
 
