@@ -9,8 +9,8 @@ exactly the one the loss uses.
 from __future__ import annotations
 
 import torch
-from mmengine.structures import InstanceData
 from mmdet.structures.bbox import bbox_cxcywh_to_xyxy
+from mmengine.structures import InstanceData
 
 
 def scale_factor(img_meta: dict, like: torch.Tensor) -> torch.Tensor:

@@ -136,7 +136,9 @@ class MatchingStabilityHook(Hook):
         if self.ema is None:
             return
         self.ema_steps += 1
-        ema_update(self.ema, _unwrap(runner.model).state_dict(), ema_decay(self.ema_steps, self.ema_decay, self.ema_tau))
+        ema_update(
+            self.ema, _unwrap(runner.model).state_dict(), ema_decay(self.ema_steps, self.ema_decay, self.ema_tau)
+        )
 
     def teacher(self, runner):
         model = _unwrap(runner.model)
