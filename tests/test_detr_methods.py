@@ -236,3 +236,41 @@ def test_consistency_counts_online_matched_queries_with_the_same_teacher_gt():
 
 def test_assignment_vector_from_mmdet_gt_inds():
     assert assignment_vector([0, 3, 1, 0]) == [-1, 2, 0, -1]
+
+
+# -- matching-stability figures ------------------------------------------------------------------
+
+
+def test_matching_plots_from_probe_columns(tmp_path):
+    import csv as _csv
+    import json
+
+    from analysis.matching_plots import main
+
+    runs = tmp_path / "runs"
+    values = {
+        "baseline": [("", "", "1.0"), ("3.5", "1.0", "0.5")],
+        "dn_detr": [("", "", "1.0"), ("1.5", "0.5", "0.75")],
+    }
+    for method, rows in values.items():
+        cdir = runs / "synth" / "clean-0" / "deformable_detr" / method / "seed0"
+        cdir.mkdir(parents=True)
+        ident = {"dataset": "synth", "noise": "clean", "rate": 0.0, "detector": "deformable_detr"}
+        (cdir / "metrics.json").write_text(json.dumps({**ident, "method": method, "seed": 0}))
+        with open(cdir / "probe.csv", "w", newline="") as fh:
+            w = _csv.writer(fh)
+            w.writerow(["epoch", "AP", "IS", "IS_ema", "match_consistency"])
+            for epoch, (is_, is_ema, cons) in enumerate(rows, start=1):
+                w.writerow([epoch, "0.1", is_, is_ema, cons])
+    # a non-DETR cell without the columns is skipped
+    other = runs / "synth" / "clean-0" / "retinanet" / "baseline" / "seed0"
+    other.mkdir(parents=True)
+    (other / "probe.csv").write_text("epoch,AP\n1,0.2\n")
+    out = tmp_path / "fig"
+    assert main(["--runs", str(runs), "--out-dir", str(out), "--no-progress"]) == 0
+    assert (out / "synth__clean-0__deformable_detr.png").is_file()
+    assert not list(out.glob("*retinanet*"))
+    rows = list(_csv.DictReader((out / "matching_stability.csv").open()))
+    got = {(r["method"], int(r["epoch"]), r["metric"]): r["value"] for r in rows}
+    assert float(got[("dn_detr", 2, "IS")]) == 1.5 and float(got[("baseline", 2, "match_consistency")]) == 0.5
+    assert got[("baseline", 1, "IS")] == ""  # first epoch: no previous assignment
