@@ -8,6 +8,7 @@ dumped as the cell's ``config.py``; nothing else decides what is trained.
 
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from benchmarks.methods import MethodContext, get_method, resolve_params
 from benchmarks.seeding import derive_seed
 
 HOOK_MODULE = "benchmarks.training.hooks"
+MATCHING_HOOK_MODULE = "benchmarks.training.matching_hooks"
 
 
 def class_names(ann_file: Path) -> list[str]:
@@ -165,8 +167,25 @@ def build_cell_config(grid: dict, cell: G.Cell, *, probes: bool | None = None, d
                 batch_size=int(cfg.ndr_val_dataloader.batch_size),
             )
         )
+        if det.family == "detr":  # DN-DETR's IS and OD-DETR's consistency, for every DETR-family cell
+            hooks.append(
+                dict(
+                    type="MatchingStabilityHook",
+                    ann_file=str(train_ann),
+                    img_root=str(data_dir / "images"),
+                    classes=tuple(classes),
+                    subset=int(probe["subset"]),
+                    subset_seed=derive_seed(cell.dataset, cell.setting, "probe-subset"),
+                    pipeline=cfg.ndr_val_dataloader.dataset.pipeline,
+                    subset_file=str(cdir / "checkpoint" / "matching_subset.json"),
+                    batch_size=int(cfg.ndr_val_dataloader.batch_size),
+                )
+            )
     cfg.custom_hooks = list(cfg.get("custom_hooks", None) or []) + hooks
     imports = list((cfg.get("custom_imports") or {}).get("imports", []))
+    if det.family == "detr":
+        importlib.import_module(MATCHING_HOOK_MODULE)  # registers the hook in this process too
+        imports.append(MATCHING_HOOK_MODULE)
     cfg.custom_imports = dict(imports=sorted(set(imports + [HOOK_MODULE])), allow_failed_imports=False)
 
     if det.family not in method.FAMILIES:

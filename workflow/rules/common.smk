@@ -6,6 +6,7 @@ import yaml
 
 sys.path.insert(0, workflow.basedir)
 
+from benchmarks.detectors import get_detector  # noqa: E402
 from benchmarks.errors import InputError  # noqa: E402
 from benchmarks.grids import grid as G  # noqa: E402
 from benchmarks.seeding import derive_seed  # noqa: E402
@@ -54,6 +55,8 @@ def all_targets():
     targets += [f"{RES}/tide"]
     if GRID["probe"]["enabled"]:  # transition timing needs the train-set probes
         targets += [f"{RES}/tables/transition.csv", f"{RES}/figures/transition"]
+        if any(get_detector(c.detector).family == "detr" for c in CELLS):
+            targets += [f"{RES}/figures/matching"]  # IS, consistency curves
     targets += [f"{RES}/reports/index.html"]  # notebooks -> HTML reports (reports.smk)
     return targets
 
