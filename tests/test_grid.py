@@ -31,7 +31,14 @@ def test_defaults_are_filled_from_the_schema():
     g = G.validate_grid(minimal())
     assert g["size"] == "tiny"
     assert g["methods"] == {"baseline": {"params": {}, "detectors": None, "noise": None, "teacher": None}}
-    assert g["probe"] == {"enabled": True, "interval": 1, "subset": 200, "iou_tau": 0.5}
+    assert g["probe"] == {
+        "enabled": True,
+        "interval": 1,
+        "subset": 200,
+        "iou_tau": 0.5,
+        "ema_decay": 0.9996,
+        "ema_tau": 2000.0,
+    }
     assert g["datasets"]["synth"]["synthetic"]["n_train"] == 400
     assert g["resources"]["threads"] == 2 and g["resources"]["gpu"] == 0
     assert g["schedule"]["per_detector"] == {}

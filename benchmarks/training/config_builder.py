@@ -179,6 +179,8 @@ def build_cell_config(grid: dict, cell: G.Cell, *, probes: bool | None = None, d
                     pipeline=cfg.ndr_val_dataloader.dataset.pipeline,
                     subset_file=str(cdir / "checkpoint" / "matching_subset.json"),
                     batch_size=int(cfg.ndr_val_dataloader.batch_size),
+                    ema_decay=float(probe["ema_decay"]),
+                    ema_tau=float(probe["ema_tau"]),
                 )
             )
     cfg.custom_hooks = list(cfg.get("custom_hooks", None) or []) + hooks
