@@ -31,6 +31,27 @@ from benchmarks.atomic import write_json
 from benchmarks.methods.label_hooks import TrainLabelHook
 
 
+def update_switch(info: dict, curve: list, epoch: int, *, r: float, fallback_epoch: int) -> dict:
+    """Switch one class on at ``epoch`` if its curve (``[[epoch, value], ...]`` so far) has reached its
+    transition (``find_transition`` with horizon ``epoch``), or if ``epoch >= fallback_epoch``.
+
+    ``info`` (``{"on": None | epoch, ...}``) is updated in place and returned: ``on`` (the epoch the
+    class was switched on), ``detected`` (the fitted transition epoch, or None), ``how``
+    (``transition`` | ``fallback``) and ``fit`` (the last fit). A class that is on stays on.
+    """
+    from analysis.transition import find_transition
+
+    if info.get("on") is not None:
+        return info
+    fit = find_transition([p[0] for p in curve], [p[1] for p in curve], threshold=r, horizon=epoch)
+    info["fit"] = {k: fit.get(k) for k in ("epoch", "a", "b", "c", "r2", "reason")}
+    if fit["epoch"] is not None:
+        info.update(on=epoch, detected=int(fit["epoch"]), how="transition")
+    elif epoch >= fallback_epoch:
+        info.update(on=epoch, detected=None, how="fallback")
+    return info
+
+
 @HOOKS.register_module()
 class AdeleHook(TrainLabelHook):
     STATE_KEY = "ndr_adele_state"
@@ -58,7 +79,6 @@ class AdeleHook(TrainLabelHook):
 
     def after_train_epoch(self, runner) -> None:
         from analysis.probes_per_class import per_class_ap
-        from analysis.transition import find_transition
         from benchmarks.data.coco import read_json
         from benchmarks.methods.adele_labels import correct_image
 
@@ -75,16 +95,9 @@ class AdeleHook(TrainLabelHook):
                 curve = self.state["curves"].setdefault(str(label), [])
                 curve[:] = [p for p in curve if p[0] < epoch] + [[epoch, ap.get(cat, float("nan"))]]
                 info = classes.setdefault(str(label), {"name": self.classes[label], "on": None})
-                if info["on"] is not None:
-                    continue
-                fit = find_transition(
-                    [p[0] for p in curve], [p[1] for p in curve], threshold=self.r_threshold, horizon=epoch
+                update_switch(
+                    info, curve, epoch, r=self.r_threshold, fallback_epoch=self.fallback_epoch(runner.max_epochs)
                 )
-                info["fit"] = {k: fit.get(k) for k in ("epoch", "a", "b", "c", "r2", "reason")}
-                if fit["epoch"] is not None:
-                    info.update(on=epoch, detected=int(fit["epoch"]), how="transition")
-                elif epoch >= self.fallback_epoch(runner.max_epochs):
-                    info.update(on=epoch, detected=None, how="fallback")
             active = [int(k) for k, v in classes.items() if v["on"] is not None]
             changed = 0
             if active:
