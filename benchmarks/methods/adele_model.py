@@ -21,6 +21,7 @@ The term is logged as ``loss_adele_cons`` = ``lambda`` x :func:`bernoulli_consis
 
 from __future__ import annotations
 
+import torch
 from mmdet.models.detectors import FCOS, GFL, FasterRCNN, RetinaNet
 from mmdet.registry import MODELS
 
@@ -39,11 +40,10 @@ class AdeleConsistencyMixin:
     def _adele_head(self):
         return self.rpn_head if hasattr(self, "rpn_head") else self.bbox_head
 
-    def _adele_rows(self, cls_scores) -> list:
+    def _adele_rows(self, cls_scores) -> torch.Tensor:
+        """All levels' classification logits as [rows, K] (K = the head's sigmoid channels per anchor)."""
         head = self._adele_head()
         k = int(getattr(head, "cls_out_channels", getattr(head, "num_classes", 1)))
-        import torch
-
         return torch.cat([rows_of_level(level, k) for level in cls_scores], dim=0)
 
     def loss(self, batch_inputs, batch_data_samples):

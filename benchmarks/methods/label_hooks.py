@@ -2,9 +2,10 @@
 
 :class:`TrainLabelHook` owns
 
-* a test-pipeline loader over *every* training image (decoded once, kept in memory, like the probes'
-  subset) and :meth:`predict_train`, the model's detections on it through the suite's one prediction
-  path (``benchmarks.training.predict.predict_coco``);
+* a test-pipeline loader over *every* training image (decoded once and kept in memory, like the
+  probes' subset, when the set has at most ``CACHE_MAX_IMAGES`` images; re-read every epoch
+  otherwise) and :meth:`predict_train`, the model's detections on it through the suite's one
+  prediction path (``benchmarks.training.predict.predict_coco``);
 * the overrides (``{img_id: {instance index: fields}}``) the :class:`OverrideCocoDataset` applies,
   written to ``overrides_file`` after each change;
 * persistence: the method's whole state (overrides, curves, transition epochs, logs) goes into the
@@ -33,6 +34,8 @@ from benchmarks.methods.train_labels import (
     unwrap_dataset,
     write_overrides,
 )
+
+CACHE_MAX_IMAGES = 2000  # decoded batches are kept only for small training sets (400 x 160 px ~ 30 MB)
 
 
 class TrainLabelHook(Hook):
@@ -104,7 +107,8 @@ class TrainLabelHook(Hook):
         from benchmarks.training.predict import predict_coco
 
         if self._batches is None:
-            self._batches = list(self.loader)
+            small = len(self.loader.dataset) <= CACHE_MAX_IMAGES
+            self._batches = list(self.loader) if small else self.loader
         dets = predict_coco(runner.model, self._batches, self.cat_ids)
         return dets, predictions_by_image(dets, self.cat_ids)
 
