@@ -49,3 +49,19 @@ rule tide_report:
         runs=runs_dir,
     shell:
         "python -m analysis.tide_report --runs {params.runs} --out-dir {output} --no-progress > {log} 2>&1"
+
+
+rule matching_plots:
+    input:
+        probes=[cell_path(c, "probe.csv") for c in CELLS],
+        metrics=[cell_path(c, "metrics.json") for c in CELLS],
+    output:
+        directory(f"{RES}/figures/matching"),
+    log:
+        f"{RES}/logs/analysis/matching_plots.log",
+    conda:
+        "../../environment.yml"
+    params:
+        runs=runs_dir,
+    shell:
+        "python -m analysis.matching_plots --runs {params.runs} --out-dir {output} --no-progress > {log} 2>&1"
