@@ -261,7 +261,7 @@ def method_grid(tmp_path_factory):
         detectors=["retinanet", "faster_rcnn"],
         noise=[{"type": "combined", "rate": 0.4}],
         schedule={"epochs": 2},
-        methods={"adele": {"fallback_frac": 0.5}, "orsod": {"fallback_frac": 0.5, "tau": 0.3}},
+        methods={"adele": {"params": {"fallback_frac": 0.5}}, "orsod": {"params": {"fallback_frac": 0.5, "tau": 0.3}}},
     )
     build_data(path)
     return path
