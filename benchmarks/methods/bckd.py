@@ -24,6 +24,8 @@ Families: dense (RetinaNet, FCOS, GFL, ATSS) and two-stage (Faster R-CNN); DETR 
 
 from __future__ import annotations
 
+import importlib
+
 from benchmarks.errors import InputError
 from benchmarks.methods.losses.bckd import ALPHA_CLS, ALPHA_LOC, BETA, LOC_MODES
 
@@ -71,6 +73,8 @@ def apply(cfg, params: dict, ctx):
         loc_mode=params["loc_overlap"],
         distill_roi=bool(params["distill_roi"]),
     )
+    importlib.import_module(MODEL_MODULE)  # registers the model types in this process; custom_imports
+    # below does the same for whoever loads the dumped config.py (e.g. a student of this cell)
     imports = list((cfg.get("custom_imports") or {}).get("imports", []))
     cfg.custom_imports = dict(imports=sorted(set(imports + [MODEL_MODULE])), allow_failed_imports=False)
     return cfg
