@@ -58,8 +58,9 @@ def _teacher_files(tmp_path: Path, det: str, seed: int = 0):
 
 
 def _student(det: str, tmp_path: Path, **bckd):
-    import benchmarks.methods.bckd_model  # noqa: F401
     from mmdet.registry import MODELS
+
+    import benchmarks.methods.bckd_model  # noqa: F401
 
     cfg = _tiny_cfg(det)
     model = cfg.model.copy()
@@ -198,9 +199,10 @@ def test_inside_box_masks_by_hand():
 
 @pytest.mark.parametrize("det", ["retinanet", "fcos", "faster_rcnn"])
 def test_sssd_model_trains_teacher_jointly(det):
-    import benchmarks.methods.sssd_model  # noqa: F401
     from mmdet.registry import MODELS
     from mmdet.utils import register_all_modules
+
+    import benchmarks.methods.sssd_model  # noqa: F401
 
     register_all_modules()
     cfg = _tiny_cfg(det)
