@@ -13,7 +13,7 @@ entry naming the student's own detector (``teacher: {detector: gfl}`` for a GFL 
 
 Parameters (``DEFAULTS``, the paper's names and values):
 
-* ``alpha_1 = 1.0``, ``alpha_2 = 4.0``: Eq. 10 weights (Sec. 4.3, Tables 4-5; released config);
+* ``alpha1 = 1.0``, ``alpha2 = 4.0``: alpha_1, alpha_2 of Eq. 10 (Sec. 4.3, Tables 4-5; released config);
 * ``beta = 1.0``: exponent of the score-gap weight ``|p_t - p_s|`` (Eq. 7);
 * ``loc_overlap = "giou"``: the released config's ``GIoULoss``; ``"iou"`` is Eq. 9 as printed;
 * ``distill_roi = True``: Faster R-CNN only, also distil the RoI head (the RPN is always
@@ -31,7 +31,7 @@ from benchmarks.methods.losses.bckd import ALPHA_CLS, ALPHA_LOC, BETA, LOC_MODES
 
 NAME = "bckd"
 FAMILIES = frozenset({"dense", "two_stage"})
-DEFAULTS = {"alpha_1": ALPHA_CLS, "alpha_2": ALPHA_LOC, "beta": BETA, "loc_overlap": "giou", "distill_roi": True}
+DEFAULTS = {"alpha1": ALPHA_CLS, "alpha2": ALPHA_LOC, "beta": BETA, "loc_overlap": "giou", "distill_roi": True}
 MODEL_MODULE = "benchmarks.methods.bckd_model"
 SUPPORTED_TYPES = ("RetinaNet", "FCOS", "GFL", "ATSS", "FasterRCNN")
 
@@ -45,7 +45,7 @@ def teacher_of(ctx) -> dict | None:
 
 
 def check_params(params: dict) -> None:
-    for key in ("alpha_1", "alpha_2", "beta"):
+    for key in ("alpha1", "alpha2", "beta"):
         if not isinstance(params[key], (int, float)) or params[key] < 0:
             raise InputError(f"bckd: {key} must be a number >= 0, got {params[key]!r}")
     if params["loc_overlap"] not in LOC_MODES:
@@ -67,8 +67,8 @@ def apply(cfg, params: dict, ctx):
     cfg.model.bckd = dict(
         teacher_config=str(teacher["config"]),
         teacher_weights=str(teacher["weights"]),
-        alpha_cls=float(params["alpha_1"]),
-        alpha_loc=float(params["alpha_2"]),
+        alpha_cls=float(params["alpha1"]),
+        alpha_loc=float(params["alpha2"]),
         beta=float(params["beta"]),
         loc_mode=params["loc_overlap"],
         distill_roi=bool(params["distill_roi"]),

@@ -144,8 +144,11 @@ def build_cell_config(grid: dict, cell: G.Cell, *, probes: bool | None = None, d
         dict(type="DivergenceGuardHook", cell=cell.id),
         dict(type="CostMeterHook", out_json=str(cdir / "checkpoint" / "cost_partial.json")),
     ]
+    method = get_method(G.method_module(grid, cell.method))
     probe = grid["probe"]
-    if probes if probes is not None else probe["enabled"]:
+    # a method that reads the probes during training (NEEDS_PROBES) probes even when told not to
+    probes = (probe["enabled"] if probes is None else probes) or bool(getattr(method, "NEEDS_PROBES", False))
+    if probes:
         hooks.append(
             dict(
                 type="TrainSetProbeHook",
@@ -166,10 +169,13 @@ def build_cell_config(grid: dict, cell: G.Cell, *, probes: bool | None = None, d
     imports = list((cfg.get("custom_imports") or {}).get("imports", []))
     cfg.custom_imports = dict(imports=sorted(set(imports + [HOOK_MODULE])), allow_failed_imports=False)
 
-    method = get_method(cell.method)
     if det.family not in method.FAMILIES:
         raise InputError(f"method '{cell.method}' does not support the {det.family} detector '{cell.detector}'")
-    params = resolve_params(method, grid["methods"].get(cell.method))
+    params = resolve_params(method, G.method_params(grid, cell.method))
+    teacher = G.teacher_cell(grid, cell)
+    if teacher is not None:
+        tdir = G.cell_dir(grid, teacher)
+        teacher = {"cell": teacher.id, "weights": str(G.weights_file(grid, teacher)), "config": str(tdir / "config.py")}
     ctx = MethodContext(
         cell_id=cell.id,
         detector=cell.detector,
@@ -178,7 +184,14 @@ def build_cell_config(grid: dict, cell: G.Cell, *, probes: bool | None = None, d
         num_classes=len(classes),
         epochs=int(cfg.train_cfg.max_epochs),
         extra={"grid": grid["name"]},
+        teacher=teacher,
     )
     cfg = method.apply(cfg, params, ctx)
-    cfg.ndr_cell = dict(cell.identity(), method_params=json.loads(json.dumps(params)), size=grid["size"])
+    cfg.ndr_cell = dict(
+        cell.identity(),
+        method_module=method.NAME,
+        method_params=json.loads(json.dumps(params)),
+        teacher=teacher["cell"] if teacher else None,
+        size=grid["size"],
+    )
     return cfg

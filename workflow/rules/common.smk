@@ -54,6 +54,7 @@ def all_targets():
     targets += [f"{RES}/tide"]
     if GRID["probe"]["enabled"]:  # transition timing needs the train-set probes
         targets += [f"{RES}/tables/transition.csv", f"{RES}/figures/transition"]
+    targets += [f"{RES}/reports/index.html"]  # notebooks -> HTML reports (reports.smk)
     return targets
 
 
@@ -82,13 +83,25 @@ def corrupt_options(wildcards):
 
 
 def train_inputs(wildcards):
-    data = f"{RES}/data/{wildcards.dataset}/clean"
-    if wildcards.noise == "clean":
-        return [data]
-    return [
-        data,
-        f"{RES}/data/{wildcards.dataset}/noisy/{wildcards.noise}-{wildcards.rate}/train.json",
-    ]
+    """Clean data, the noisy annotations of the setting, and a distillation teacher's weights."""
+    inputs = [f"{RES}/data/{wildcards.dataset}/clean"]
+    if wildcards.noise != "clean":
+        inputs.append(
+            f"{RES}/data/{wildcards.dataset}/noisy/{wildcards.noise}-{wildcards.rate}/train.json"
+        )
+    if wildcards.method in GRID["methods"]:
+        cell = G.Cell(
+            wildcards.dataset,
+            wildcards.noise,
+            float(wildcards.rate),
+            wildcards.detector,
+            wildcards.method,
+            int(wildcards.seed),
+        )
+        teacher = G.teacher_cell(GRID, cell)
+        if teacher is not None:  # the DAG edge teacher -> student
+            inputs.append(cell_path(teacher, "weights.pth"))
+    return inputs
 
 
 def runs_dir(wildcards, input):
