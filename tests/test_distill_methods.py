@@ -284,7 +284,11 @@ def distill_grid(tmp_path_factory):
         tmp,
         noise=[{"type": "clean", "rate": 0.0}],
         detectors=["gfl", "retinanet"],
-        methods={"baseline": {}, "bckd": {}, "sssd": {}},
+        methods={
+            "baseline": {"detectors": ["gfl"]},
+            "bckd": {"detectors": ["gfl"], "teacher": {"detector": "gfl", "method": "baseline"}},  # self-KD
+            "sssd": {"detectors": ["retinanet"]},
+        },
         probe={"enabled": False},
     )
     build_data(path, noisy=None)
@@ -298,17 +302,15 @@ def _cell(grid_path: Path, cell_id: str) -> Path:
     return G.cell_dir(grid, G.parse_cell_id(grid, cell_id))
 
 
-def test_bckd_cell_one_epoch_with_a_teacher_cell(distill_grid, monkeypatch):
-    from benchmarks.methods import bckd
+def test_bckd_cell_one_epoch_with_a_teacher_cell(distill_grid):
+    from benchmarks.export_weights import main as export
     from benchmarks.train import main
 
     teacher_id = "synth/clean-0/gfl/baseline/seed0"
     assert run_cli(main, ["--grid", str(distill_grid), "--cell", teacher_id, "--fresh"]) == 0
+    assert run_cli(export, ["--grid", str(distill_grid), "--cell", teacher_id]) == 0  # the DAG's teacher edge
     tdir = _cell(distill_grid, teacher_id)
-    ckpt = torch.load(tdir / "checkpoint" / "epoch_1.pth", map_location="cpu", weights_only=False)
-    torch.save({"state_dict": ckpt["state_dict"]}, tdir / "weights.pth")  # what the export rule writes
-    teacher = {"cell": teacher_id, "weights": str(tdir / "weights.pth"), "config": str(tdir / "config.py")}
-    monkeypatch.setattr(bckd, "teacher_of", lambda ctx: teacher)  # until the grid names teachers itself
+    teacher = {"weights": str(tdir / "weights.pth")}
 
     student_id = "synth/clean-0/gfl/bckd/seed0"
     assert run_cli(main, ["--grid", str(distill_grid), "--cell", student_id, "--fresh"]) == 0
