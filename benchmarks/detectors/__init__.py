@@ -6,7 +6,9 @@ inheriting mmdet's own reference configs (``mmdet::...``) and stating only what 
 cell of the embedded default trains in minutes on 2 CPU cores.
 
 A detector's ``family`` is what method plug-ins declare compatibility with (``dense``,
-``two_stage``, ``detr``); ``num_classes_at`` lists where the class count lives in its model config.
+``two_stage``, ``detr``); ``num_classes_at`` lists where the class count lives in its model config. The distillation
+teachers (``gfl_r101``, ``retinanet_x101``, ``fcos_r101``) keep their student's head and priors;
+only ``gfl_r101`` has a tiny size (the embedded default's BCKD teacher).
 """
 
 from __future__ import annotations
@@ -54,6 +56,10 @@ DETECTORS: dict[str, Detector] = {
             ("bbox_head",),
         ),
         Detector("dino", "detr", {"paper": "dino_r50_paper.py", "tiny": "dino_tiny.py"}, ("bbox_head",)),
+        # distillation teachers (BCKD Tables 1-2): bigger backbones, the student's head and priors
+        Detector("gfl_r101", "dense", {"paper": "gfl_r101_fpn_paper.py", "tiny": "gfl_r101_tiny.py"}, ("bbox_head",)),
+        Detector("retinanet_x101", "dense", {"paper": "retinanet_x101_fpn_paper.py"}, ("bbox_head",)),
+        Detector("fcos_r101", "dense", {"paper": "fcos_r101_fpn_paper.py"}, ("bbox_head",)),
     )
 }
 

@@ -1,0 +1,80 @@
+"""BCKD: binary classification + IoU-based localization distillation from a teacher cell.
+
+Yang et al., "Bridging Cross-task Protocol Inconsistency for Distillation in Dense Object
+Detection", ICCV 2023 (``papers/bckd_iccv2023.txt``; code github.com/TinyTigerPan/BCKD).
+
+    L = L_det + alpha_1 * L_cls^dis + alpha_2 * L_loc^dis                      (Eq. 10)
+
+with the equations and normalisation of :mod:`benchmarks.methods.losses.bckd` and the detector
+integration of :mod:`benchmarks.methods.bckd_model`. The teacher is another cell of the grid
+(``teacher:`` in the grid's methods entry): its resolved ``config.py`` is rebuilt and its exported
+``weights.pth`` loaded, frozen, in eval mode. Self-distillation (the paper's Table 6) is a teacher
+entry naming the student's own detector (``teacher: {detector: gfl}`` for a GFL student).
+
+Parameters (``DEFAULTS``, the paper's names and values):
+
+* ``alpha1 = 1.0``, ``alpha2 = 4.0``: alpha_1, alpha_2 of Eq. 10 (Sec. 4.3, Tables 4-5; released config);
+* ``beta = 1.0``: exponent of the score-gap weight ``|p_t - p_s|`` (Eq. 7);
+* ``loc_overlap = "giou"``: the released config's ``GIoULoss``; ``"iou"`` is Eq. 9 as printed;
+* ``distill_roi = True``: Faster R-CNN only, also distil the RoI head (the RPN is always
+  distilled; see :mod:`benchmarks.methods.bckd_model`, our extension beyond the paper's tables).
+
+Families: dense (RetinaNet, FCOS, GFL, ATSS) and two-stage (Faster R-CNN); DETR cells are skipped.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from benchmarks.errors import InputError
+from benchmarks.methods.losses.bckd import ALPHA_CLS, ALPHA_LOC, BETA, LOC_MODES
+
+NAME = "bckd"
+FAMILIES = frozenset({"dense", "two_stage"})
+DEFAULTS = {"alpha1": ALPHA_CLS, "alpha2": ALPHA_LOC, "beta": BETA, "loc_overlap": "giou", "distill_roi": True}
+MODEL_MODULE = "benchmarks.methods.bckd_model"
+SUPPORTED_TYPES = ("RetinaNet", "FCOS", "GFL", "ATSS", "FasterRCNN")
+
+
+def teacher_of(ctx) -> dict | None:
+    """The teacher cell of ``ctx`` (``ctx.teacher``; older contexts carry it in ``ctx.extra``)."""
+    teacher = getattr(ctx, "teacher", None)
+    if teacher is None:
+        teacher = (getattr(ctx, "extra", None) or {}).get("teacher")
+    return teacher
+
+
+def check_params(params: dict) -> None:
+    for key in ("alpha1", "alpha2", "beta"):
+        if not isinstance(params[key], (int, float)) or params[key] < 0:
+            raise InputError(f"bckd: {key} must be a number >= 0, got {params[key]!r}")
+    if params["loc_overlap"] not in LOC_MODES:
+        raise InputError(f"bckd: loc_overlap must be one of {LOC_MODES}, got {params['loc_overlap']!r}")
+
+
+def apply(cfg, params: dict, ctx):
+    """Swap the detector for its BCKD subclass holding the teacher cell's frozen model."""
+    check_params(params)
+    teacher = teacher_of(ctx)
+    if not teacher:
+        raise InputError(
+            f"bckd needs a teacher cell for {ctx.cell_id}: give the grid's bckd methods entry a "
+            "`teacher: {detector: ..., method: baseline, noise: clean-0}`"
+        )
+    if cfg.model.type not in SUPPORTED_TYPES:
+        raise InputError(f"bckd supports {SUPPORTED_TYPES}, not the detector type '{cfg.model.type}' of {ctx.detector}")
+    cfg.model.type = f"BCKD{cfg.model.type}"
+    cfg.model.bckd = dict(
+        teacher_config=str(teacher["config"]),
+        teacher_weights=str(teacher["weights"]),
+        alpha_cls=float(params["alpha1"]),
+        alpha_loc=float(params["alpha2"]),
+        beta=float(params["beta"]),
+        loc_mode=params["loc_overlap"],
+        distill_roi=bool(params["distill_roi"]),
+    )
+    importlib.import_module(MODEL_MODULE)  # registers the model types in this process; custom_imports
+    # below does the same for whoever loads the dumped config.py (e.g. a student of this cell)
+    imports = list((cfg.get("custom_imports") or {}).get("imports", []))
+    cfg.custom_imports = dict(imports=sorted(set(imports + [MODEL_MODULE])), allow_failed_imports=False)
+    return cfg

@@ -1,0 +1,95 @@
+"""SSSD: smooth (Jensen-Shannon) and stepwise self-distillation from a label-encoded implicit teacher.
+
+Deng et al., "Smooth and Stepwise Self-Distillation for Object Detection", ICIP 2023
+(arXiv:2303.05015; ``papers/sssd.txt``), built on LGD (Zhang et al., AAAI 2022).
+
+    L_total = L_det + lambda(iter) * L_distill,
+    L_distill = 1/N sum_p ( D_JS(k^p || k_e^p) ) ** (1/2)
+
+No teacher cell: the teacher is LGD's label-encoded module, trained jointly with the student through
+the student's own heads (:mod:`benchmarks.methods.sssd_model`); the equations, the loss scale and the
+lambda schedules are in :mod:`benchmarks.methods.losses.sssd`.
+
+Parameters (``DEFAULTS``):
+
+* ``lam = 75``: lambda, the paper's Fig. 2 setting ("Ours_75"), on the paper's "calibrated" loss
+  scale (named ``lam``: ``lambda`` is a Python keyword, and resolved configs are Python files);
+  Measured on the tiny RetinaNet (200 synthetic images, 8 epochs): the mean JS distance per
+  position is 0.2-0.4, so ``lam = 75`` makes ``lambda * L_distill`` 20-30x the detection loss
+  (160x after the x10 step) and the student lost AP against its baseline; small-scale grids set
+  ``lam`` so that the two terms are comparable (e.g. ``lam: 3``);
+* ``schedule = "step"``: ``constant`` (fixed lambda), ``step`` (the paper's stepwise strategy) or
+  ``smooth`` (a half-cosine ramp of the same change; ours);
+* ``step_at = 2/3``: the stepwise change at 120,000 of the 180,000 iterations of the 2x schedule,
+  as a fraction so it scales to any schedule (epoch 8 of a 12-epoch tiny run: the first LR drop);
+* ``step_factor = 10``: lambda after / before the change (our assumption, see the loss module);
+* ``smooth_width = 1/6``: width of the smooth ramp as a fraction of the schedule (ours);
+* ``pre_nondistill = 1/6``: fraction of the schedule during which the distillation loss does not
+  reach the student (LGD's ``preNondistillIters`` 30k of 180k), so the teacher is trained first;
+* ``context_box``: LGD's whole-image context object (on in LGD's RetinaNet/FCOS configs, off in its
+  Faster R-CNN configs); ``None`` = that per-detector choice.
+
+Families: dense (RetinaNet, FCOS as in the paper; GFL works the same way) and two-stage (Faster
+R-CNN). :class:`~benchmarks.methods.sssd_model.SSSDScheduleHook` is added to the config so the
+schedule follows ``runner.iter`` (and so survives a resume).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from benchmarks.errors import InputError
+from benchmarks.methods.losses.sssd import LAMBDA, SMOOTH_WIDTH, STEP_FACTOR, SWITCH_AT, validate_schedule
+
+NAME = "sssd"
+FAMILIES = frozenset({"dense", "two_stage"})
+DEFAULTS = {
+    "lam": LAMBDA,
+    "schedule": "step",
+    "step_at": SWITCH_AT,
+    "step_factor": STEP_FACTOR,
+    "smooth_width": SMOOTH_WIDTH,
+    "pre_nondistill": 1.0 / 6.0,
+    "context_box": None,
+}
+MODEL_MODULE = "benchmarks.methods.sssd_model"
+SUPPORTED_TYPES = ("RetinaNet", "FCOS", "GFL", "FasterRCNN")
+
+
+def apply(cfg, params: dict, ctx):
+    """Swap the detector for its SSSD subclass and add the schedule hook."""
+    try:
+        validate_schedule(
+            params["schedule"],
+            float(params["lam"]),
+            float(params["step_factor"]),
+            float(params["step_at"]),
+            float(params["smooth_width"]),
+        )
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"sssd: {exc}") from None
+    if not 0.0 <= float(params["pre_nondistill"]) < 1.0:
+        raise InputError(
+            f"sssd: pre_nondistill is a fraction of the schedule in [0, 1), got {params['pre_nondistill']!r}"
+        )
+    if cfg.model.type not in SUPPORTED_TYPES:
+        raise InputError(f"sssd supports {SUPPORTED_TYPES}, not the detector type '{cfg.model.type}' of {ctx.detector}")
+    context = params["context_box"]
+    if context is None:
+        context = cfg.model.type != "FasterRCNN"
+    cfg.model.sssd = dict(
+        lam=float(params["lam"]),
+        schedule=params["schedule"],
+        at=float(params["step_at"]),
+        factor=float(params["step_factor"]),
+        width=float(params["smooth_width"]),
+        pre_nondistill=float(params["pre_nondistill"]),
+        context_box=bool(context),
+    )
+    cfg.model.type = f"SSSD{cfg.model.type}"
+    cfg.custom_hooks = list(cfg.get("custom_hooks", None) or []) + [dict(type="SSSDScheduleHook")]
+    importlib.import_module(MODEL_MODULE)  # registers the model types in this process; custom_imports
+    # below does the same for whoever loads the dumped config.py (e.g. a student of this cell)
+    imports = list((cfg.get("custom_imports") or {}).get("imports", []))
+    cfg.custom_imports = dict(imports=sorted(set(imports + [MODEL_MODULE])), allow_failed_imports=False)
+    return cfg
