@@ -93,10 +93,14 @@ def main(argv=None) -> int:
     cell = G.parse_cell_id(grid, args.cell)
     cdir = G.cell_dir(grid, cell)
     data_dir = G.dataset_dir(grid, cell.dataset)
-    for needed in (G.train_ann_file(grid, cell), data_dir / "val.json", data_dir / "train.json"):
+    needs = [G.train_ann_file(grid, cell), data_dir / "val.json", data_dir / "train.json"]
+    teacher = G.teacher_cell(grid, cell)
+    if teacher is not None:
+        needs.append(G.weights_file(grid, teacher))
+    for needed in needs:
         if not needed.is_file():
             raise InputError(
-                f"input of cell {cell.id} is missing; run the data stage first "
+                f"input of cell {cell.id} is missing; run the stage that makes it first "
                 f"(snakemake --cores 2 {needed.relative_to(G.REPO_ROOT) if needed.is_relative_to(G.REPO_ROOT) else needed})",
                 path=needed,
             )
@@ -190,7 +194,9 @@ def main(argv=None) -> int:
         **cell.identity(),
         "grid": grid["name"],
         "size": grid["size"],
+        "method_module": cfg.ndr_cell["method_module"],
         "method_params": cfg.ndr_cell["method_params"],
+        "teacher": cfg.ndr_cell["teacher"],
         # NaN (a size range without ground truth) is written as null: strict JSON
         **{k: (None if math.isnan(float(v)) else float(v)) for k, v in metrics.items()},
         "val_ann_file": os.path.relpath(val_ann, G.REPO_ROOT),

@@ -34,7 +34,7 @@ def _scalars(cdir: Path) -> list[dict]:
 def eldet_grid(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("eldetgrid")
     path, _ = make_grid(
-        tmp, detectors=["retinanet", "faster_rcnn"], schedule={"epochs": 2}, methods={"eldet": SMOKE_PARAMS}
+        tmp, detectors=["retinanet", "faster_rcnn"], schedule={"epochs": 2}, methods={"eldet": {"params": SMOKE_PARAMS}}
     )
     build_data(path)
     return path

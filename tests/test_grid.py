@@ -30,7 +30,7 @@ def minimal(**over):
 def test_defaults_are_filled_from_the_schema():
     g = G.validate_grid(minimal())
     assert g["size"] == "tiny"
-    assert g["methods"] == {"baseline": {}}
+    assert g["methods"] == {"baseline": {"params": {}, "detectors": None, "noise": None, "teacher": None}}
     assert g["probe"] == {"enabled": True, "interval": 1, "subset": 200, "iou_tau": 0.5}
     assert g["datasets"]["synth"]["synthetic"]["n_train"] == 400
     assert g["resources"]["threads"] == 2 and g["resources"]["gpu"] == 0
@@ -107,3 +107,74 @@ def test_shipped_grids_validate(path):
     g = G.load_grid(path)
     assert G.expand_cells(g)
     assert yaml.safe_load(path.read_text())["name"] == g["name"]
+
+
+def test_method_entries_scope_cells_to_detectors_and_noise_settings():
+    g = G.validate_grid(
+        minimal(
+            methods={
+                "baseline": {},
+                "variant": {"method": "baseline", "detectors": ["retinanet"], "noise": ["combined-0.4"]},
+            }
+        )
+    )
+    variant = [c for c in G.expand_cells(g) if c.method == "variant"]
+    # 1 detector x 1 setting x 2 seeds, out of the 2 x 2 x 2 the product would give
+    assert sorted(c.id for c in variant) == [
+        "synth/combined-0.4/retinanet/variant/seed0",
+        "synth/combined-0.4/retinanet/variant/seed1",
+    ]
+    assert G.method_module(g, "variant") == "baseline" and G.method_module(g, "baseline") == "baseline"
+    assert G.method_params(g, "variant") == {}
+
+
+@pytest.mark.parametrize(
+    "entry, message",
+    [
+        ({"detectors": ["gfl"]}, "methods.v.detectors names \\['gfl'\\], not in the grid"),
+        ({"noise": ["combined-0.2"]}, "methods.v.noise names \\['combined-0.2'\\]"),
+        ({"noise": ["combined"]}, "does not match"),
+        ({"params": {"lr_scale": 2}}, "methods.v: method 'baseline' has no parameter"),
+        ({"method": "nosuch"}, "unknown method 'nosuch'"),
+        ({"teacher": {"detector": "retinanet", "method": "other"}}, "teacher.method 'other' is not a method"),
+        ({"bogus": 1}, "Additional properties"),
+    ],
+)
+def test_bad_method_entries_fail_naming_the_entry(entry, message):
+    with pytest.raises(InputError, match=message):
+        G.validate_grid(minimal(methods={"baseline": {}, "v": {"method": "baseline", **entry}}))
+
+
+def test_a_teacher_is_a_cell_of_the_grid_with_the_students_dataset_and_seed():
+    g = G.validate_grid(
+        minimal(
+            methods={
+                "baseline": {},
+                "kd": {
+                    "method": "baseline",
+                    "detectors": ["retinanet"],
+                    "teacher": {"detector": "deformable_detr", "noise": "clean-0"},
+                },
+            }
+        )
+    )
+    student = G.parse_cell_id(g, "synth/combined-0.4/retinanet/kd/seed1")
+    assert G.teacher_cell(g, student).id == "synth/clean-0/deformable_detr/baseline/seed1"
+    own = G.validate_grid(
+        minimal(methods={"baseline": {}, "kd": {"method": "baseline", "teacher": {"detector": "retinanet"}}})
+    )
+    student = G.parse_cell_id(own, "synth/combined-0.4/deformable_detr/kd/seed0")
+    assert G.teacher_cell(own, student).id == "synth/combined-0.4/retinanet/baseline/seed0"
+    assert G.teacher_cell(own, G.parse_cell_id(own, "synth/clean-0/retinanet/baseline/seed0")) is None
+    assert G.weights_file(own, student).name == "weights.pth"
+
+
+def test_a_teacher_outside_the_grid_is_rejected():
+    methods = {
+        "baseline": {"noise": ["combined-0.4"]},
+        "kd": {"method": "baseline", "teacher": {"detector": "retinanet", "noise": "clean-0"}},
+    }
+    with pytest.raises(InputError, match="needs teacher synth/clean-0/retinanet/baseline/seed0, which is not a cell"):
+        G.validate_grid(minimal(methods=methods))
+    with pytest.raises(InputError, match="cannot be its own teacher"):
+        G.validate_grid(minimal(methods={"baseline": {"teacher": {"detector": "retinanet"}}}))

@@ -96,3 +96,37 @@ def test_dag_benchmark_builds_a_2000_cell_dag():
     """The speed script itself (its timing is printed, not asserted: speed is not a unit test)."""
     out = run([sys.executable, "-m", "benchmarks.speed.dag", "--cells", "2000"], timeout=300)
     assert "snakemake -n all: 2000 training cells" in out.stdout, out.stdout + out.stderr
+
+
+def test_a_teacher_cell_feeds_its_student_through_exported_weights(smoke_results, tmp_path):
+    """A method entry naming a teacher: the DAG exports the teacher's weights before the student trains."""
+    import torch
+    import yaml
+
+    grid = yaml.safe_load((REPO / "benchmarks/grids/smoke.yaml").read_text())
+    grid["results_dir"] = str(smoke_results.parent)
+    grid["methods"]["kd"] = {
+        "method": "baseline",  # the baseline ignores its teacher: this checks the DAG edge only
+        "detectors": ["retinanet"],
+        "noise": ["combined-0.4"],
+        "teacher": {"detector": "faster_rcnn", "noise": "clean-0"},
+    }
+    cfg = tmp_path / "kd.yaml"
+    cfg.write_text(yaml.safe_dump(grid))
+    dry = run([*SNAKEMAKE, "-n", "--quiet", "rules", "--configfile", str(cfg)])
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    counts = {w[0]: w[1] for w in (line.split() for line in (dry.stdout + dry.stderr).splitlines()) if len(w) >= 2}
+    assert counts.get("export_weights") == "1" and counts.get("train_cell") == "1", dry.stdout + dry.stderr
+    out = run([*SNAKEMAKE, "--cores", "2", "all", "--configfile", str(cfg)], timeout=900)
+    assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
+    teacher = smoke_results / "runs/synth/clean-0/faster_rcnn/baseline/seed0"
+    student = smoke_results / "runs/synth/combined-0.4/retinanet/kd/seed0"
+    exported = torch.load(teacher / "weights.pth", map_location="cpu", weights_only=True)
+    last = (teacher / "checkpoint" / "last_checkpoint").read_text().strip()
+    ckpt = torch.load(last, map_location="cpu", weights_only=False)
+    assert exported["meta"]["cell"] == "synth/clean-0/faster_rcnn/baseline/seed0"
+    assert set(exported["state_dict"]) == set(ckpt["state_dict"]) and "optimizer" not in exported
+    assert all(torch.equal(exported["state_dict"][k], v) for k, v in ckpt["state_dict"].items())
+    rec = json.loads((student / "metrics.json").read_text())
+    assert rec["teacher"] == "synth/clean-0/faster_rcnn/baseline/seed0" and rec["method_module"] == "baseline"
+    assert (teacher / "weights.pth").stat().st_mtime < (student / "metrics.json").stat().st_mtime

@@ -111,16 +111,37 @@ def validate_grid(grid: object, *, path: str | os.PathLike = "<grid>") -> dict:
             raise InputError(f"noise 'clean' must have rate 0, got {item['rate']}", path=path)
         if item["type"] != "clean" and item["rate"] == 0:
             raise InputError(f"noise '{item['type']}' with rate 0 is the clean setting; use type clean", path=path)
-    from benchmarks.methods import get_method  # late import: methods import mmdet lazily
+    from benchmarks.methods import get_method, resolve_params  # late import: methods import mmdet lazily
 
-    for method in grid["methods"]:
+    settings = {f"{n['type']}-{format_rate(n['rate'])}" for n in grid["noise"]}
+    for name, entry in grid["methods"].items():
         try:
-            get_method(method)
+            resolve_params(get_method(method_module(grid, name)), entry["params"])
         except InputError as exc:
-            raise InputError(str(exc), path=path) from None
+            raise InputError(f"methods.{name}: {exc}", path=path) from None
+        for key, known in (("detectors", set(grid["detectors"])), ("noise", settings)):
+            extra = sorted(set(entry[key] or ()) - known)
+            if extra:
+                raise InputError(f"methods.{name}.{key} names {extra}, not in the grid ({sorted(known)})", path=path)
+        teacher = entry["teacher"]
+        if teacher is not None and teacher["method"] not in grid["methods"]:
+            raise InputError(
+                f"methods.{name}.teacher.method '{teacher['method']}' is not a method of the grid", path=path
+            )
     unknown = set(grid["schedule"]["per_detector"]) - set(grid["detectors"])
     if unknown:
         raise InputError(f"schedule.per_detector names detectors not in the grid: {sorted(unknown)}", path=path)
+    cells = set(expand_cells(grid))
+    for cell in sorted(cells):
+        teacher = teacher_cell(grid, cell)
+        if teacher is not None and teacher not in cells:
+            raise InputError(
+                f"methods.{cell.method}.teacher: cell {cell.id} needs teacher {teacher.id}, which is not a cell of the "
+                "grid (check the teacher's detector, method scope and noise setting)",
+                path=path,
+            )
+        if teacher is not None and teacher.method == cell.method:
+            raise InputError(f"methods.{cell.method}.teacher: a method cannot be its own teacher", path=path)
     return grid
 
 
@@ -139,22 +160,56 @@ def load_grid(path: str | os.PathLike) -> dict:
     return validate_grid(grid, path=path)
 
 
+def method_module(grid: dict, name: str) -> str:
+    """The module (benchmarks/methods/<module>.py) behind the grid's method entry ``name``."""
+    entry = grid["methods"].get(name)
+    if entry is None:
+        raise InputError(f"'{name}' is not a method of grid '{grid['name']}' (methods: {sorted(grid['methods'])})")
+    return entry.get("method") or name
+
+
+def method_params(grid: dict, name: str) -> dict:
+    """The parameter overrides the grid gives method entry ``name`` (the module's DEFAULTS fill the rest)."""
+    return dict(grid["methods"][name].get("params") or {})
+
+
+def _in_scope(entry: dict, detector: str, setting: str) -> bool:
+    dets, noise = entry.get("detectors"), entry.get("noise")
+    return (dets is None or detector in dets) and (noise is None or setting in noise)
+
+
 def expand_cells(grid: dict) -> list[Cell]:
-    """Every cell of the grid, skipping detector/method pairs the method declares incompatible."""
+    """Every cell of the grid: the product, minus detector/method pairs the method declares
+    incompatible and cells outside a method entry's ``detectors`` / ``noise`` scope."""
     from benchmarks.detectors import get_detector
     from benchmarks.methods import get_method
 
     cells = []
     for dataset in grid["datasets"]:
         for noise in grid["noise"]:
+            setting = f"{noise['type']}-{format_rate(noise['rate'])}"
             for det in grid["detectors"]:
                 family = get_detector(det).family
-                for method in grid["methods"]:
-                    if family not in get_method(method).FAMILIES:
+                for method, entry in grid["methods"].items():
+                    if family not in get_method(method_module(grid, method)).FAMILIES:
+                        continue
+                    if not _in_scope(entry, det, setting):
                         continue
                     for seed in grid["seeds"]:
                         cells.append(Cell(dataset, noise["type"], float(noise["rate"]), det, method, int(seed)))
     return cells
+
+
+def teacher_cell(grid: dict, cell: Cell) -> Cell | None:
+    """The teacher cell a student cell distils from (same dataset and seed), or None."""
+    teacher = grid["methods"][cell.method].get("teacher")
+    if not teacher:
+        return None
+    noise, rate = cell.noise, cell.rate
+    if teacher.get("noise"):
+        noise, rate_text = teacher["noise"].rsplit("-", 1)
+        rate = float(rate_text)
+    return Cell(cell.dataset, noise, rate, teacher["detector"], teacher.get("method") or "baseline", cell.seed)
 
 
 def parse_cell_id(grid: dict, cell_id: str) -> Cell:
@@ -211,3 +266,8 @@ def train_ann_file(grid: dict, cell: Cell) -> Path:
 
 def cell_dir(grid: dict, cell: Cell) -> Path:
     return results_root(grid) / "runs" / cell.id
+
+
+def weights_file(grid: dict, cell: Cell) -> Path:
+    """A finished cell's final model weights, exported for the students that name it as teacher."""
+    return cell_dir(grid, cell) / "weights.pth"

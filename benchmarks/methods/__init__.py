@@ -10,6 +10,12 @@ A method module defines
   the config to train, registering whatever models, losses and hooks it needs through the
   mmdet/mmengine registries (``custom_imports``), never editing mmdet or another method.
 
+Optionally ``NEEDS_PROBES = True``: the method reads the train-set probes during training, so its
+cells probe even when the grid switches probes off.
+
+A grid names methods by *entry* (``methods: {eldet_ca_only: {method: eldet, params: {...}}}``); the
+entry name is the cell's method component, the module is ``method`` (default: the entry name).
+
 :func:`resolve_params` merges a grid's parameters over ``DEFAULTS`` and rejects unknown names.
 """
 
@@ -36,6 +42,8 @@ class MethodContext:
     num_classes: int
     epochs: int
     extra: dict = field(default_factory=dict)
+    # the teacher cell of a distillation entry: {"cell": id, "weights": weights.pth, "config": config.py}
+    teacher: dict | None = None
 
 
 def get_method(name: str) -> ModuleType:

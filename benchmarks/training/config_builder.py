@@ -8,6 +8,7 @@ dumped as the cell's ``config.py``; nothing else decides what is trained.
 
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from benchmarks.methods import MethodContext, get_method, resolve_params
 from benchmarks.seeding import derive_seed
 
 HOOK_MODULE = "benchmarks.training.hooks"
+MATCHING_HOOK_MODULE = "benchmarks.training.matching_hooks"
 
 
 def class_names(ann_file: Path) -> list[str]:
@@ -144,8 +146,11 @@ def build_cell_config(grid: dict, cell: G.Cell, *, probes: bool | None = None, d
         dict(type="DivergenceGuardHook", cell=cell.id),
         dict(type="CostMeterHook", out_json=str(cdir / "checkpoint" / "cost_partial.json")),
     ]
+    method = get_method(G.method_module(grid, cell.method))
     probe = grid["probe"]
-    if probes if probes is not None else probe["enabled"]:
+    # a method that reads the probes during training (NEEDS_PROBES) probes even when told not to
+    probes = (probe["enabled"] if probes is None else probes) or bool(getattr(method, "NEEDS_PROBES", False))
+    if probes:
         hooks.append(
             dict(
                 type="TrainSetProbeHook",
@@ -162,14 +167,34 @@ def build_cell_config(grid: dict, cell: G.Cell, *, probes: bool | None = None, d
                 batch_size=int(cfg.ndr_val_dataloader.batch_size),
             )
         )
+        if det.family == "detr":  # DN-DETR's IS and OD-DETR's consistency, for every DETR-family cell
+            hooks.append(
+                dict(
+                    type="MatchingStabilityHook",
+                    ann_file=str(train_ann),
+                    img_root=str(data_dir / "images"),
+                    classes=tuple(classes),
+                    subset=int(probe["subset"]),
+                    subset_seed=derive_seed(cell.dataset, cell.setting, "probe-subset"),
+                    pipeline=cfg.ndr_val_dataloader.dataset.pipeline,
+                    subset_file=str(cdir / "checkpoint" / "matching_subset.json"),
+                    batch_size=int(cfg.ndr_val_dataloader.batch_size),
+                )
+            )
     cfg.custom_hooks = list(cfg.get("custom_hooks", None) or []) + hooks
     imports = list((cfg.get("custom_imports") or {}).get("imports", []))
+    if det.family == "detr":
+        importlib.import_module(MATCHING_HOOK_MODULE)  # registers the hook in this process too
+        imports.append(MATCHING_HOOK_MODULE)
     cfg.custom_imports = dict(imports=sorted(set(imports + [HOOK_MODULE])), allow_failed_imports=False)
 
-    method = get_method(cell.method)
     if det.family not in method.FAMILIES:
         raise InputError(f"method '{cell.method}' does not support the {det.family} detector '{cell.detector}'")
-    params = resolve_params(method, grid["methods"].get(cell.method))
+    params = resolve_params(method, G.method_params(grid, cell.method))
+    teacher = G.teacher_cell(grid, cell)
+    if teacher is not None:
+        tdir = G.cell_dir(grid, teacher)
+        teacher = {"cell": teacher.id, "weights": str(G.weights_file(grid, teacher)), "config": str(tdir / "config.py")}
     ctx = MethodContext(
         cell_id=cell.id,
         detector=cell.detector,
@@ -178,7 +203,14 @@ def build_cell_config(grid: dict, cell: G.Cell, *, probes: bool | None = None, d
         num_classes=len(classes),
         epochs=int(cfg.train_cfg.max_epochs),
         extra={"grid": grid["name"]},
+        teacher=teacher,
     )
     cfg = method.apply(cfg, params, ctx)
-    cfg.ndr_cell = dict(cell.identity(), method_params=json.loads(json.dumps(params)), size=grid["size"])
+    cfg.ndr_cell = dict(
+        cell.identity(),
+        method_module=method.NAME,
+        method_params=json.loads(json.dumps(params)),
+        teacher=teacher["cell"] if teacher else None,
+        size=grid["size"],
+    )
     return cfg

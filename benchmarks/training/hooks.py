@@ -75,8 +75,10 @@ def read_probe_rows(path: Path) -> list[dict]:
 
 
 def write_probe_rows(path: Path, rows: list[dict]) -> None:
+    """probe.csv: the fixed PROBE_COLUMNS first, then any extra columns other hooks added (sorted)."""
+    extra = sorted({k for r in rows for k in r} - set(PROBE_COLUMNS))
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=PROBE_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer = csv.DictWriter(buf, fieldnames=PROBE_COLUMNS + extra, restval="", lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     write_text(path, buf.getvalue())
@@ -92,6 +94,11 @@ class TrainSetProbeHook(Hook):
     the lr and the probe's own time. The subset is drawn once from a seed that depends on the
     dataset and noise setting only, so every method and seed of a setting probes the same images.
     On resume, rows of epochs after the checkpoint are dropped and probing continues.
+
+    Other hooks extend the row: values a hook puts in ``message_hub`` info ``ndr_probe_extra`` (a
+    dict, set in its own after_train_epoch, running before this LOW-priority hook) become extra
+    columns of that epoch; the finished row is published as info ``ndr_probe_row`` for hooks that
+    run after this one (e.g. a method switching on at a detected transition).
     """
 
     priority = "LOW"
@@ -195,6 +202,11 @@ class TrainSetProbeHook(Hook):
             "probe_seconds": f"{seconds:.3f}",
         }
         row.update({k: f"{float(v):.6f}" for k, v in metrics.items()})
+        hub = runner.message_hub
+        extra = hub.get_info("ndr_probe_extra") or {}
+        row.update({k: f"{float(v):.6g}" if isinstance(v, (int, float)) else str(v) for k, v in extra.items()})
+        hub.update_info("ndr_probe_extra", {})
+        hub.update_info("ndr_probe_row", dict(row, epoch=epoch))
         self.rows = [r for r in self.rows if int(r["epoch"]) != epoch] + [row]
         write_probe_rows(self.out_csv, self.rows)
         runner.logger.info(

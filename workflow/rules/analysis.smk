@@ -51,6 +51,22 @@ rule tide_report:
         "python -m analysis.tide_report --runs {params.runs} --out-dir {output} --no-progress > {log} 2>&1"
 
 
+rule matching_plots:
+    input:
+        probes=[cell_path(c, "probe.csv") for c in CELLS],
+        metrics=[cell_path(c, "metrics.json") for c in CELLS],
+    output:
+        directory(f"{RES}/figures/matching"),
+    log:
+        f"{RES}/logs/analysis/matching_plots.log",
+    conda:
+        "../../environment.yml"
+    params:
+        runs=runs_dir,
+    shell:
+        "python -m analysis.matching_plots --runs {params.runs} --out-dir {output} --no-progress > {log} 2>&1"
+
+
 rule cost_table:
     input:
         costs=[cell_path(c, "cost.json") for c in CELLS],

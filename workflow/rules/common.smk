@@ -6,6 +6,7 @@ import yaml
 
 sys.path.insert(0, workflow.basedir)
 
+from benchmarks.detectors import get_detector  # noqa: E402
 from benchmarks.errors import InputError  # noqa: E402
 from benchmarks.grids import grid as G  # noqa: E402
 from benchmarks.seeding import derive_seed  # noqa: E402
@@ -54,6 +55,9 @@ def all_targets():
     targets += [f"{RES}/tide", f"{RES}/tables/cost.csv"]
     if GRID["probe"]["enabled"]:  # transition timing needs the train-set probes
         targets += [f"{RES}/tables/transition.csv", f"{RES}/figures/transition"]
+        if any(get_detector(c.detector).family == "detr" for c in CELLS):
+            targets += [f"{RES}/figures/matching"]  # IS, consistency curves
+    targets += [f"{RES}/reports/index.html"]  # notebooks -> HTML reports (reports.smk)
     return targets
 
 
@@ -82,13 +86,25 @@ def corrupt_options(wildcards):
 
 
 def train_inputs(wildcards):
-    data = f"{RES}/data/{wildcards.dataset}/clean"
-    if wildcards.noise == "clean":
-        return [data]
-    return [
-        data,
-        f"{RES}/data/{wildcards.dataset}/noisy/{wildcards.noise}-{wildcards.rate}/train.json",
-    ]
+    """Clean data, the noisy annotations of the setting, and a distillation teacher's weights."""
+    inputs = [f"{RES}/data/{wildcards.dataset}/clean"]
+    if wildcards.noise != "clean":
+        inputs.append(
+            f"{RES}/data/{wildcards.dataset}/noisy/{wildcards.noise}-{wildcards.rate}/train.json"
+        )
+    if wildcards.method in GRID["methods"]:
+        cell = G.Cell(
+            wildcards.dataset,
+            wildcards.noise,
+            float(wildcards.rate),
+            wildcards.detector,
+            wildcards.method,
+            int(wildcards.seed),
+        )
+        teacher = G.teacher_cell(GRID, cell)
+        if teacher is not None:  # the DAG edge teacher -> student
+            inputs.append(cell_path(teacher, "weights.pth"))
+    return inputs
 
 
 def runs_dir(wildcards, input):

@@ -30,3 +30,25 @@ rule train_cell:
         cell="{dataset}/{noise}-{rate}/{detector}/{method}/seed{seed}",
     shell:
         "python -m benchmarks.train --grid {params.grid} --cell {params.cell} --threads {threads} > {log} 2>&1"
+
+
+# A teacher cell's final weights, exported once for every student that names it (the DAG edge of
+# distillation methods: the student's training job waits for this file).
+rule export_weights:
+    input:
+        metrics=f"{RES}/runs/{{dataset}}/{{noise}}-{{rate}}/{{detector}}/{{method}}/seed{{seed}}/metrics.json",
+    output:
+        f"{RES}/runs/{{dataset}}/{{noise}}-{{rate}}/{{detector}}/{{method}}/seed{{seed}}/weights.pth",
+    log:
+        f"{RES}/logs/export/{{dataset}}/{{noise}}-{{rate}}/{{detector}}/{{method}}/seed{{seed}}.log",
+    wildcard_constraints:
+        noise="clean|cls|loc|combined|missing",
+        rate=r"[0-9.]+",
+        seed=r"\d+",
+    conda:
+        "../../environment.yml"
+    params:
+        grid=GRID_FILE,
+        cell="{dataset}/{noise}-{rate}/{detector}/{method}/seed{seed}",
+    shell:
+        "python -m benchmarks.export_weights --grid {params.grid} --cell {params.cell} > {log} 2>&1"

@@ -1,0 +1,60 @@
+"""DN-DETR (Li et al., CVPR 2022; ``shared/papers/dn_detr.txt``): query denoising for DETR training.
+
+Denoising groups built from noised ground truth are decoded next to the matching queries and
+trained to reconstruct the original objects, which bypasses the unstable bipartite matching for
+part of the supervision. The model is ``benchmarks.methods.dn_detr_model.DNDeformableDETR`` (see
+its docstring for the architecture choices); the noise and the attention mask are the plain
+functions of ``benchmarks.methods.dn_queries``.
+
+Parameters (named as in the paper, Sec. 4.3-4.4 and Sec. 5.1, paper values as defaults):
+
+* ``lambda1`` = 0.4: center-shift scale (|dx| < lambda1 * w / 2);
+* ``lambda2`` = 0.4: box-scale noise (w' in [(1 - lambda2) w, (1 + lambda2) w]);
+* ``gamma`` = 0.2: label-flip ratio;
+* ``num_groups`` = 5: denoising groups ("Unless otherwise specified, we use 5 denoising groups").
+
+Detector: mmdet's Deformable DETR (single stage, no box refinement: the tiny and paper configs of
+this suite). DINO already trains with (contrastive) denoising, so it is rejected rather than
+denoised twice; select the detector in the grid with ``detectors: [deformable_detr]``.
+
+Matching stability (IS) is recorded for every DETR-family cell by the suite's
+``MatchingStabilityHook``; nothing method-specific is needed for it.
+"""
+
+from __future__ import annotations
+
+from benchmarks.errors import InputError
+
+NAME = "dn_detr"
+FAMILIES = frozenset({"detr"})
+DEFAULTS = {"lambda1": 0.4, "lambda2": 0.4, "gamma": 0.2, "num_groups": 5}
+MODEL_MODULE = "benchmarks.methods.dn_detr_model"
+
+
+def apply(cfg, params: dict, ctx):
+    """Swap the detector for ``DNDeformableDETR`` with the given noise settings."""
+    import importlib
+
+    if cfg.model.type != "DeformableDETR":
+        raise InputError(
+            f"dn_detr plugs into Deformable DETR; detector '{ctx.detector}' is a {cfg.model.type} "
+            "(DINO already trains with denoising queries)"
+        )
+    if cfg.model.get("with_box_refine") or cfg.model.get("as_two_stage"):
+        raise InputError(f"dn_detr supports single-stage Deformable DETR without box refinement ('{ctx.detector}')")
+    for key in ("lambda1", "lambda2", "gamma"):
+        if not 0.0 <= float(params[key]) < 1.0:
+            raise InputError(f"dn_detr: {key} must lie in [0, 1), got {params[key]}")
+    if int(params["num_groups"]) < 0:
+        raise InputError(f"dn_detr: num_groups must be >= 0, got {params['num_groups']}")
+    importlib.import_module(MODEL_MODULE)
+    cfg.model.type = "DNDeformableDETR"
+    cfg.model.dn_cfg = dict(
+        num_groups=int(params["num_groups"]),
+        lambda1=float(params["lambda1"]),
+        lambda2=float(params["lambda2"]),
+        gamma=float(params["gamma"]),
+    )
+    imports = list((cfg.get("custom_imports") or {}).get("imports", []))
+    cfg.custom_imports = dict(imports=sorted(set(imports + [MODEL_MODULE])), allow_failed_imports=False)
+    return cfg

@@ -1,0 +1,73 @@
+# Reports stage: papermill executes every notebook on this grid's results, nbconvert renders each
+# to self-contained HTML (inline images, no CDN), and an index links them with per-table counts.
+from analysis.notebook_specs import NAMES as NOTEBOOK_NAMES
+
+# What the notebooks read: every cell's files and the analysis stage's tables.
+REPORT_INPUTS = (
+    [cell_path(c, "metrics.json") for c in CELLS]
+    + [f"{RES}/tide"]
+    + ([f"{RES}/tables/transition.csv"] if GRID["probe"]["enabled"] else [])
+)
+
+
+rule notebook:
+    input:
+        notebook="notebooks/{nb}.ipynb",
+        results=REPORT_INPUTS,
+    output:
+        f"{RES}/notebooks/{{nb}}.ipynb",
+    log:
+        f"{RES}/logs/reports/{{nb}}.notebook.log",
+    wildcard_constraints:
+        nb="|".join(NOTEBOOK_NAMES),
+    conda:
+        "../../environment.yml"
+    params:
+        results_dir=lambda wildcards: os.path.abspath(os.path.dirname(RES)),
+        grid=GRID["name"],
+        cwd=workflow.basedir,
+    shell:
+        "papermill {input.notebook} {output} -p grid {params.grid} -p results_dir {params.results_dir} "
+        "--cwd {params.cwd} -k python3 --no-progress-bar > {log} 2>&1"
+
+
+rule notebook_html:
+    input:
+        f"{RES}/notebooks/{{nb}}.ipynb",
+    output:
+        report(
+            f"{RES}/reports/{{nb}}.html",
+            caption="../report/notebook.rst",
+            category="Reports",
+            labels={"report": "{nb}"},
+        ),
+    log:
+        f"{RES}/logs/reports/{{nb}}.html.log",
+    wildcard_constraints:
+        nb="|".join(NOTEBOOK_NAMES),
+    conda:
+        "../../environment.yml"
+    shell:
+        "python -m analysis.report_html html --notebook {input} --out {output} > {log} 2>&1"
+
+
+rule reports_index:
+    input:
+        expand(f"{RES}/reports/{{nb}}.html", nb=NOTEBOOK_NAMES),
+    output:
+        report(
+            f"{RES}/reports/index.html",
+            caption="../report/index.rst",
+            category="Reports",
+            labels={"report": "index"},
+        ),
+    log:
+        f"{RES}/logs/reports/index.log",
+    conda:
+        "../../environment.yml"
+    params:
+        results_dir=lambda wildcards: os.path.abspath(os.path.dirname(RES)),
+        grid=GRID["name"],
+    shell:
+        "python -m analysis.report_html index --results-dir {params.results_dir} --grid {params.grid} "
+        "--out {output} > {log} 2>&1"
