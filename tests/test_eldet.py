@@ -263,7 +263,8 @@ def test_split_forward_equals_the_heads_forward_and_cross_head_on_itself(detecto
         ref = model.bbox_head(x)
         outs, ch, rh = split_forward(model.bbox_head, x, 1)
         cross = cross_forward(model.bbox_head, ch, rh, ch, rh, 1)
-    for r, o, c in zip(ref, outs, cross):
+        assert cross_forward(model.bbox_head, ch, rh, ch, rh, 1, cls=False)[0] is None
+    for r, o, c in zip(ref[:2], outs[:2], cross):
         for a, b, cc in zip(r, o, c):
             assert torch.allclose(a, b, atol=1e-6)
             assert torch.allclose(a, cc, atol=1e-3)  # align_scale(f, f) = f up to eps
@@ -290,3 +291,12 @@ def test_apply_rejects_bad_params_and_swaps_the_model():
         eldet.apply(cfg, {**eldet.DEFAULTS, "use_ca": False, "use_gtba": False}, ctx)
     with pytest.raises(InputError, match="teacher"):
         eldet.apply(cfg, {**eldet.DEFAULTS, "teacher": "lora"}, ctx)
+
+
+def test_kd_interval_distils_every_kth_iteration_with_the_loss_scaled_by_k():
+    m = Toy()
+    m.eldet_cfg["kd_interval"] = 3
+    assert [m._kd_due() for _ in range(7)] == [True, False, False, True, False, False, True]
+    assert m._kd_scale() == 3.0
+    m2 = Toy()
+    assert all(m2._kd_due() for _ in range(4)) and m2._kd_scale() == 1.0

@@ -71,6 +71,8 @@ DEFAULTS: dict = {
     "lambda_loc": None,
     "kd_temperature": 3.0,
     "reused_head_idx": None,
+    # cost: distil on every k-th iteration with the loss scaled by k (1 = every iteration, the paper)
+    "kd_interval": 1,
     # cost: probe only until both transitions are known (then the last epoch only)
     "probe_after_transitions": False,
 }
@@ -86,6 +88,8 @@ def _check(params: dict) -> None:
     for key in ("fallback_ca", "fallback_gtba"):
         if not 0.0 < float(params[key]) <= 1.0:
             raise InputError(f"eldet: {key} must be a fraction of the schedule in (0, 1], got {params[key]}")
+    if int(params["kd_interval"]) < 1:
+        raise InputError(f"eldet: kd_interval must be >= 1, got {params['kd_interval']}")
     if params["ema_decay"] is not None and not 0.0 < float(params["ema_decay"]) < 1.0:
         raise InputError(f"eldet: ema_decay must be in (0, 1), got {params['ema_decay']}")
 
@@ -103,7 +107,8 @@ def apply(cfg, params: dict, ctx):
         raise InputError(f"eldet: no ELDET variant of the {det_type} detector ('{ctx.detector}')")
     cfg.model.type = MODEL_TYPES[det_type]
     cfg.model.eldet = {
-        k: params[k] for k in ("per_task_teachers", "lambda_cls", "lambda_loc", "kd_temperature", "reused_head_idx")
+        k: params[k]
+        for k in ("per_task_teachers", "lambda_cls", "lambda_loc", "kd_temperature", "reused_head_idx", "kd_interval")
     }
     if det_type == "FasterRCNN":
         if cfg.model.roi_head.type != "StandardRoIHead":

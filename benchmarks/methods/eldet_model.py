@@ -16,8 +16,10 @@ this module only holds the state and computes the losses:
 Per iteration, when a part is on: the teacher's backbone/neck/head run once under ``no_grad``; the
 student's intermediate head features (CrossKD's ``reused_teacher_head_idx``, default the input of
 the last stacked conv) are standardised to the teacher's per-channel statistics and go once through
-the teacher's remaining head layers (the "cross head"), giving both the cls and the box output;
-the losses are :mod:`benchmarks.methods.losses.crosskd`. When no part is on, ``loss`` is the plain
+the teacher's remaining head layers (the "cross head"), only through the branches a switched-on part
+needs (box branch only between the CA and the GTBA transition); the losses are
+:mod:`benchmarks.methods.losses.crosskd`. ``kd_interval = k`` distils on every k-th iteration with the
+losses scaled by k (same expected gradient, 1/k of the teacher cost; default 1, the paper's setting). When no part is on, ``loss`` is the plain
 detector's loss and the teachers cost nothing but the EMA update.
 """
 
@@ -117,30 +119,68 @@ def split_forward(head, feats: tuple[Tensor, ...], split: int) -> tuple[tuple, l
     return outs, cls_holds, reg_holds
 
 
-def cross_forward(teacher_head, s_cls_holds, s_reg_holds, t_cls_holds, t_reg_holds, split: int) -> tuple:
-    """The teacher's remaining head layers on the student's (scale-aligned) held features, once per level."""
-    per_level = []
+def _predict_cls(head, feat: Tensor) -> Tensor:
+    """The classification output layer alone (cross head: only the branches a switched-on part needs)."""
+    for name in ("retina_cls", "gfl_cls", "conv_cls"):
+        if hasattr(head, name):
+            return getattr(head, name)(feat)
+    raise TypeError(f"ELDET: unsupported dense head {type(head).__name__}")
+
+
+def _predict_reg(head, feat: Tensor, level: int) -> Tensor:
+    """The box output of one level alone, as in ``_predict`` (no centerness: it is not distilled)."""
+    if hasattr(head, "retina_reg"):
+        return head.retina_reg(feat)
+    if hasattr(head, "gfl_reg"):
+        return head.scales[level](head.gfl_reg(feat)).float()
+    if hasattr(head, "conv_centerness"):
+        bbox_pred = head.scales[level](head.conv_reg(feat)).float()
+        if head.norm_on_bbox:
+            bbox_pred = bbox_pred.clamp(min=0)
+            return bbox_pred if head.training else bbox_pred * head.strides[level]
+        return bbox_pred.exp()
+    raise TypeError(f"ELDET: unsupported dense head {type(head).__name__}")
+
+
+def cross_forward(
+    teacher_head, s_cls_holds, s_reg_holds, t_cls_holds, t_reg_holds, split: int, *, cls: bool = True, reg: bool = True
+) -> tuple[list | None, list | None]:
+    """The teacher's remaining head layers on the student's (scale-aligned) held features.
+
+    Returns per-level ``(cls_scores, bbox_preds)``; a branch that is not asked for is not run (None).
+    """
+    cls_out = [] if cls else None
+    reg_out = [] if reg else None
     for level, (sc, sr, tc, tr) in enumerate(zip(s_cls_holds, s_reg_holds, t_cls_holds, t_reg_holds)):
-        cls_feat = _resume_branch(teacher_head.cls_convs, align_scale(sc, tc), split)
-        reg_feat = _resume_branch(teacher_head.reg_convs, align_scale(sr, tr), split)
-        per_level.append(_predict(teacher_head, cls_feat, reg_feat, level))
-    return tuple(list(t) for t in zip(*per_level))
+        if cls:
+            cls_out.append(
+                _predict_cls(teacher_head, _resume_branch(teacher_head.cls_convs, align_scale(sc, tc), split))
+            )
+        if reg:
+            feat = _resume_branch(teacher_head.reg_convs, align_scale(sr, tr), split)
+            reg_out.append(_predict_reg(teacher_head, feat, level))
+    return cls_out, reg_out
 
 
-def decode_dense(head, cls_scores: list, bbox_preds: list) -> tuple[Tensor, Tensor]:
-    """Flatten per-level outputs to ``(n, K)`` logits and ``(n, 4)`` pixel boxes (n = all images, levels)."""
-    sizes = [c.shape[-2:] for c in cls_scores]
-    device = cls_scores[0].device
-    priors = head.prior_generator.grid_priors(sizes, device=device)
+def flatten_logits(head, cls_scores: list) -> Tensor:
+    """Per-level ``(N, A*K, H, W)`` logits -> ``(n, K)``, ordered image by image, level by level."""
     num_imgs = cls_scores[0].shape[0]
-    logits, boxes = [], []
-    for level, (cls, reg, pri) in enumerate(zip(cls_scores, bbox_preds, priors)):
-        logits.append(cls.permute(0, 2, 3, 1).reshape(num_imgs, -1, head.cls_out_channels))
-        if hasattr(head, "retina_cls"):
-            deltas = reg.permute(0, 2, 3, 1).reshape(num_imgs, -1, 4)
+    flat = [c.permute(0, 2, 3, 1).reshape(num_imgs, -1, head.cls_out_channels) for c in cls_scores]
+    return torch.cat(flat, 1).reshape(-1, head.cls_out_channels)
+
+
+def decode_boxes(head, bbox_preds: list) -> Tensor:
+    """Per-level box outputs -> ``(n, 4)`` pixel boxes (x1, y1, x2, y2), in ``flatten_logits``' order."""
+    sizes = [b.shape[-2:] for b in bbox_preds]
+    priors = head.prior_generator.grid_priors(sizes, device=bbox_preds[0].device)
+    num_imgs = bbox_preds[0].shape[0]
+    boxes = []
+    for level, (reg, pri) in enumerate(zip(bbox_preds, priors)):
+        if hasattr(head, "retina_reg"):
+            deltas = reg.permute(0, 2, 3, 1).reshape(-1, 4)
             anchors = pri[None].expand(num_imgs, -1, -1).reshape(-1, 4)
-            b = head.bbox_coder.decode(anchors, deltas.reshape(-1, 4))
-        elif hasattr(head, "gfl_cls"):
+            b = head.bbox_coder.decode(anchors, deltas)
+        elif hasattr(head, "gfl_reg"):
             stride = head.prior_generator.strides[level][0]
             dist = head.integral(reg.permute(0, 2, 3, 1).reshape(-1, 4 * (head.reg_max + 1))) * stride
             centers = head.anchor_center(pri)[None].expand(num_imgs, -1, -1).reshape(-1, 2)
@@ -150,7 +190,7 @@ def decode_dense(head, cls_scores: list, bbox_preds: list) -> tuple[Tensor, Tens
             points = pri[:, :2][None].expand(num_imgs, -1, -1).reshape(-1, 2)
             b = distance2bbox(points, dist)
         boxes.append(b.reshape(num_imgs, -1, 4))
-    return torch.cat(logits, 1).reshape(-1, head.cls_out_channels), torch.cat(boxes, 1).reshape(-1, 4)
+    return torch.cat(boxes, 1).reshape(-1, 4)
 
 
 # ------------------------------------------------------------------------------ shared state
@@ -175,6 +215,16 @@ class ELDETMixin:
 
     def eldet_part_on(self, task: str) -> bool:
         return bool(self.eldet_on[TASKS.index(task)])
+
+    def _kd_due(self) -> bool:
+        """Distil on every ``kd_interval``-th training iteration (1: every iteration, the paper's setting)."""
+        interval = int(self.eldet_cfg.get("kd_interval") or 1)
+        self._eldet_step = getattr(self, "_eldet_step", -1) + 1
+        return self._eldet_step % interval == 0
+
+    def _kd_scale(self) -> float:
+        """``kd_interval``: a loss applied on every k-th iteration is scaled by k (same expected gradient)."""
+        return float(int(self.eldet_cfg.get("kd_interval") or 1))
 
     def train(self, mode: bool = True):
         super().train(mode)
@@ -239,7 +289,7 @@ class ELDETDenseMixin(ELDETMixin):
     def loss(self, batch_inputs: Tensor, batch_data_samples) -> dict:
         on = {t: self.eldet_part_on(t) for t in TASKS}
         x = self.extract_feat(batch_inputs)
-        if not any(on.values()):
+        if not any(on.values()) or not self._kd_due():
             return self.bbox_head.loss(x, batch_data_samples)
         gt, gt_ignore, metas = unpack_gt_instances(batch_data_samples)
         split = self._eldet_split()
@@ -252,14 +302,19 @@ class ELDETDenseMixin(ELDETMixin):
             with torch.no_grad():
                 t_x = teacher.extract_feat(batch_inputs)
                 t_outs, t_cls_h, t_reg_h = split_forward(teacher.bbox_head, t_x, split)
-            c_outs = cross_forward(teacher.bbox_head, s_cls_h, s_reg_h, t_cls_h, t_reg_h, split)
-            t_logits, t_boxes = decode_dense(teacher.bbox_head, t_outs[0], t_outs[1])
-            c_logits, c_boxes = decode_dense(teacher.bbox_head, c_outs[0], c_outs[1])
+                t_logits = flatten_logits(teacher.bbox_head, t_outs[0])
+            c_cls, c_reg = cross_forward(
+                teacher.bbox_head, s_cls_h, s_reg_h, t_cls_h, t_reg_h, split, cls="cls" in tasks, reg="loc" in tasks
+            )
+            scale = self._kd_scale()
             if "cls" in tasks:
-                w = self._kd_weight("cls", K.DENSE_CLS_WEIGHT)
-                losses["loss_cls_kd"] = w * K.crosskd_dense_cls_loss(c_logits, t_logits)
+                w = self._kd_weight("cls", K.DENSE_CLS_WEIGHT) * scale
+                losses["loss_cls_kd"] = w * K.crosskd_dense_cls_loss(flatten_logits(teacher.bbox_head, c_cls), t_logits)
             if "loc" in tasks:
-                w = self._kd_weight("loc", K.DENSE_LOC_WEIGHT)
+                w = self._kd_weight("loc", K.DENSE_LOC_WEIGHT) * scale
+                with torch.no_grad():
+                    t_boxes = decode_boxes(teacher.bbox_head, t_outs[1])
+                c_boxes = decode_boxes(teacher.bbox_head, c_reg)
                 losses["loss_loc_kd"] = w * K.crosskd_dense_loc_loss(c_boxes, t_boxes, t_logits)
         return losses
 
@@ -320,7 +375,7 @@ class ELDETFasterRCNN(ELDETMixin, FasterRCNN):
     def loss(self, batch_inputs: Tensor, batch_data_samples) -> dict:
         losses = super().loss(batch_inputs, batch_data_samples)
         on = {t: self.eldet_part_on(t) for t in TASKS}
-        if not any(on.values()):
+        if not any(on.values()) or not self._kd_due():
             return losses
         last = self.roi_head.eldet_last
         rois, feats = last["rois"], last["bbox_feats"]
@@ -331,11 +386,11 @@ class ELDETFasterRCNN(ELDETMixin, FasterRCNN):
                 t_res = teacher.roi_head._bbox_forward(teacher.extract_feat(batch_inputs), rois)
             c_cls, c_reg = teacher.roi_head.bbox_head(feats)
             if "cls" in tasks:
-                w = self._kd_weight("cls", K.ROI_CLS_WEIGHT)
+                w = self._kd_weight("cls", K.ROI_CLS_WEIGHT) * self._kd_scale()
                 temp = self.eldet_cfg.get("kd_temperature") or K.ROI_TEMPERATURE
                 losses["loss_cls_kd"] = w * K.crosskd_roi_cls_loss(c_cls, t_res["cls_score"], temp)
             if "loc" in tasks:
-                w = self._kd_weight("loc", K.ROI_LOC_WEIGHT)
+                w = self._kd_weight("loc", K.ROI_LOC_WEIGHT) * self._kd_scale()
                 losses["loss_loc_kd"] = w * K.crosskd_roi_loc_loss(c_reg, t_res["bbox_pred"], t_res["cls_score"])
         return losses
 
@@ -348,4 +403,4 @@ MODEL_TYPES = {
 }
 """mmdet detector type -> its ELDET subclass."""
 
-__all__ = ["MODEL_TYPES", "align_scale", "cross_forward", "decode_dense", "split_forward"]
+__all__ = ["MODEL_TYPES", "align_scale", "cross_forward", "decode_boxes", "flatten_logits", "split_forward"]
