@@ -300,3 +300,20 @@ def test_kd_interval_distils_every_kth_iteration_with_the_loss_scaled_by_k():
     assert m._kd_scale() == 3.0
     m2 = Toy()
     assert all(m2._kd_due() for _ in range(4)) and m2._kd_scale() == 1.0
+
+
+def test_teachers_and_switches_survive_a_state_dict_round_trip():
+    """What mmengine's resume restores: teacher weights and the on/frozen buffers are in the state_dict."""
+    m = Toy(per_task=True)
+    with torch.no_grad():
+        m.eldet_teachers[1].lin.weight.fill_(7.0)
+    m.eldet_on[1] = True
+    m.eldet_frozen[0] = True
+    sd = m.state_dict()
+    assert {"eldet_on", "eldet_frozen", "eldet_teachers.1.lin.weight"} <= set(sd)
+    fresh = Toy(per_task=True)
+    fresh.load_state_dict(sd)
+    assert fresh.eldet_on.tolist() == [False, True] and fresh.eldet_frozen.tolist() == [True, False]
+    assert torch.equal(fresh.eldet_teachers[1].lin.weight, torch.full((1, 2), 7.0))
+    fresh.train()
+    assert fresh.training and not fresh.eldet_teachers.training  # teachers stay in eval mode
