@@ -65,3 +65,21 @@ rule matching_plots:
         runs=runs_dir,
     shell:
         "python -m analysis.matching_plots --runs {params.runs} --out-dir {output} --no-progress > {log} 2>&1"
+
+
+rule cost_table:
+    input:
+        costs=[cell_path(c, "cost.json") for c in CELLS],
+        metrics=[cell_path(c, "metrics.json") for c in CELLS],
+    output:
+        csv=f"{RES}/tables/cost.csv",
+        md=f"{RES}/tables/cost.md",
+    log:
+        f"{RES}/logs/analysis/cost_table.log",
+    conda:
+        "../../environment.yml"
+    params:
+        runs=runs_dir,
+    shell:
+        "python -m analysis.cost_table --runs {params.runs} --out {output.csv} "
+        "--markdown {output.md} > {log} 2>&1"

@@ -1,0 +1,139 @@
+"""ELDET: early-learning distillation for detection under noisy labels (NeurIPS 2025 discussion,
+``papers/eldet_openreview_discussion.txt``; the paper's equations and Tables 1-4 are not in it).
+
+What the discussion fixes, and how it is built here:
+
+* **Two transitions.** Localization noise is memorised earlier than classification noise; the
+  transition from early learning to memorisation is detected separately on the train-set CA curve
+  (class-agnostic AP: localization) and GTBA curve (ground-truth box allocation AP: classification),
+  by fitting ``f(x) = a (1 - exp(-x^b / c))`` and finding where the relative change of ``f'`` exceeds
+  a threshold (rebuttal, "Transition Point Calculation"; the equation and threshold were lost in the
+  text, so the ADELE fit and ``r = 0.9`` of :mod:`analysis.transition` are used). Detection is online,
+  from the suite's per-epoch probes (``NEEDS_PROBES``), against the noisy labels the model trains on.
+* **Early-learning teacher.** An EMA of the student (rebuttal on Figure 5: "our EMA-based teacher
+  update mechanism"), frozen at the transition with its state from the transition epoch (the last
+  early-learning epoch) and used as the teacher from then on. ``per_task_teachers: true`` keeps one
+  teacher per task (localization frozen at the CA transition, classification at the GTBA transition:
+  the reviewers' "two-stage distillation", two teacher forwards per iteration once both are on);
+  ``false`` (default) freezes one teacher at the first transition and serves both parts from it:
+  a model from before the *earlier* transition is in the early-learning phase for both tasks (the
+  discussion's own argument why GTBA alone fails: a teacher from the later GTBA point has already
+  memorised localization noise), and it needs one teacher forward, which keeps the cost target.
+  ``teacher: snapshot`` uses the raw student weights of the transition epoch instead of the EMA
+  (the teacher-type ablation).
+* **Distillation.** CrossKD (named for the DETR experiment and as the method's KD loss): the
+  student's intermediate head features go through the teacher's head and mimic the teacher's
+  predictions (:mod:`benchmarks.methods.losses.crosskd`). The classification part switches on at the
+  GTBA transition, the localization part at the CA transition, each from the epoch after it was
+  detected. ``use_ca``/``use_gtba`` give the discussion's Table 4 ablation (CA only / GTBA only /
+  both): with one curve only, it times both parts.
+* **No bend on short schedules.** The tiny default (12 epochs from scratch) may not bend by the end:
+  then the switch-on falls back to ``fallback_ca`` / ``fallback_gtba`` of the schedule, the rebuttal's
+  average termination epochs (VOC: localization 3.92, classification 8.67 of 12 epochs). Detected or
+  fallback epochs are logged and written to ``<cell>/method_state.json``.
+* **Cost.** The paper's 1.69x over the baseline comes from whole-train-set validation every epoch
+  and a teacher forward. Here probes use the suite's subset and stop after both transitions are
+  known (``probe_after_transitions: false``: the discussion's "validation is limited to this early
+  stage"; the last epoch is still probed), the EMA update is one fused in-place ``_foreach_lerp_``,
+  the teacher's head runs once per iteration on the student's features (cls and box output together),
+  and nothing of the teacher runs before a part is on.
+
+DETR detectors are not supported yet (``FAMILIES``): CrossKD's cross-head needs the dense/RoI head
+split; a DETR variant (distilling the matched decoder predictions) is future work.
+"""
+
+from __future__ import annotations
+
+from benchmarks.errors import InputError
+
+NAME = "eldet"
+FAMILIES = frozenset({"dense", "two_stage"})
+NEEDS_PROBES = True
+MODEL_MODULE = "benchmarks.methods.eldet_model"
+HOOK_MODULE = "benchmarks.methods.eldet_hooks"
+
+DEFAULTS: dict = {
+    # transition detection (rebuttal "Transition Point Calculation"; value lost -> ADELE's r)
+    "threshold": 0.9,
+    "use_ca": True,  # Table 4 ablation switches
+    "use_gtba": True,
+    # fallback switch-on fractions of the schedule (rebuttal termination table, VOC averages 3.92 / 8.67 of 12)
+    "fallback_ca": 0.33,
+    "fallback_gtba": 0.72,
+    # teacher (rebuttal: EMA of the student; decay not stated -> time constant of one epoch)
+    "teacher": "ema",
+    "ema_decay": None,
+    "ema_epochs": 1.0,
+    "per_task_teachers": False,
+    # CrossKD (configs of jbwang1997/CrossKD): None = the family's CrossKD weight (dense 1.0 / 1.0,
+    # two-stage 0.5 / 1.0), temperature of the two-stage KL, reused head index (None = last stacked conv)
+    "lambda_cls": None,
+    "lambda_loc": None,
+    "kd_temperature": 3.0,
+    "reused_head_idx": None,
+    # cost: distil on every k-th iteration with the loss scaled by k (1 = every iteration, the paper)
+    "kd_interval": 1,
+    # cost: probe only until both transitions are known (then the last epoch only)
+    "probe_after_transitions": False,
+}
+
+
+def _check(params: dict) -> None:
+    if params["teacher"] not in ("ema", "snapshot"):
+        raise InputError(f"eldet: teacher must be 'ema' or 'snapshot', got {params['teacher']!r}")
+    if not (params["use_ca"] or params["use_gtba"]):
+        raise InputError("eldet: use_ca and use_gtba are both false; at least one curve must time the distillation")
+    if not 0.0 < float(params["threshold"]) < 1.0:
+        raise InputError(f"eldet: threshold must be in (0, 1), got {params['threshold']}")
+    for key in ("fallback_ca", "fallback_gtba"):
+        if not 0.0 < float(params[key]) <= 1.0:
+            raise InputError(f"eldet: {key} must be a fraction of the schedule in (0, 1], got {params[key]}")
+    if int(params["kd_interval"]) < 1:
+        raise InputError(f"eldet: kd_interval must be >= 1, got {params['kd_interval']}")
+    if params["ema_decay"] is not None and not 0.0 < float(params["ema_decay"]) < 1.0:
+        raise InputError(f"eldet: ema_decay must be in (0, 1), got {params['ema_decay']}")
+
+
+def apply(cfg, params: dict, ctx):
+    """Swap the detector for its ELDET subclass and add the ELDET hook (see the module docstring)."""
+    # imported here so that the registries know the classes in this process (custom_imports only
+    # acts when a config is loaded from a file, e.g. the dumped config.py)
+    import benchmarks.methods.eldet_hooks  # noqa: F401
+    from benchmarks.methods.eldet_model import MODEL_TYPES
+
+    _check(params)
+    det_type = cfg.model.type
+    if det_type not in MODEL_TYPES:
+        raise InputError(f"eldet: no ELDET variant of the {det_type} detector ('{ctx.detector}')")
+    cfg.model.type = MODEL_TYPES[det_type]
+    cfg.model.eldet = {
+        k: params[k]
+        for k in ("per_task_teachers", "lambda_cls", "lambda_loc", "kd_temperature", "reused_head_idx", "kd_interval")
+    }
+    if det_type == "FasterRCNN":
+        if cfg.model.roi_head.type != "StandardRoIHead":
+            raise InputError(f"eldet: Faster R-CNN with a {cfg.model.roi_head.type} is not supported")
+        cfg.model.roi_head.type = "ELDETStandardRoIHead"
+    hook = dict(
+        type="ELDETHook",
+        state_json=str(ctx.cell_dir / "method_state.json"),
+        params={k: v for k, v in params.items()},
+        **{
+            k: params[k]
+            for k in (
+                "use_ca",
+                "use_gtba",
+                "teacher",
+                "ema_decay",
+                "ema_epochs",
+                "threshold",
+                "fallback_ca",
+                "fallback_gtba",
+                "probe_after_transitions",
+            )
+        },
+    )
+    cfg.custom_hooks = list(cfg.get("custom_hooks", None) or []) + [hook]
+    imports = list((cfg.get("custom_imports") or {}).get("imports", []))
+    cfg.custom_imports = dict(imports=sorted(set(imports + [MODEL_MODULE, HOOK_MODULE])), allow_failed_imports=False)
+    return cfg
