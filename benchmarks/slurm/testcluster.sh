@@ -5,7 +5,7 @@
 # file (config, keys, sockets, state, logs) under one directory.
 #
 #   bash benchmarks/slurm/testcluster.sh start    # configure + start; waits until the node is idle
-#   source "${NDR_SLURM_DIR:-/tmp/ndr-slurm}/env" # SLURM_CONF for sbatch/squeue/sinfo/sacct
+#   source "${NDR_SLURM_DIR:-/tmp/ndr-slurm}/env" # SLURM_CONF + PATH for sbatch/squeue/srun/...
 #   bash benchmarks/slurm/testcluster.sh status   # daemons + sinfo
 #   bash benchmarks/slurm/testcluster.sh stop     # cancel jobs, stop the daemons, keep the logs
 #
@@ -88,8 +88,21 @@ NodeName=$NODE NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem State=UNKNOWN
 PartitionName=debug Nodes=$NODE Default=YES MaxTime=INFINITE State=UP PriorityTier=1 OverSubscribe=NO
 PartitionName=urgent Nodes=$NODE Default=NO MaxTime=INFINITE State=UP PriorityTier=10 OverSubscribe=NO
 CONF
+    # Client wrappers: snakemake-executor-plugin-slurm-jobstep strips every SLURM_* variable but the
+    # job's identity before its nested `srun`, SLURM_CONF included; a real cluster has its config at
+    # /etc/slurm/slurm.conf or serves it (configless), this one lives in $DIR, so srun & co. are
+    # wrapped to find it without touching /etc.
+    mkdir -p "$DIR/bin"
+    for b in srun sbatch squeue scancel sinfo scontrol sacct; do
+        cat >"$DIR/bin/$b" <<WRAP
+#!/bin/sh
+SLURM_CONF="\${SLURM_CONF:-$SLURM_CONF}" exec $(command -v "$b") "\$@"
+WRAP
+        chmod +x "$DIR/bin/$b"
+    done
     cat >"$DIR/env" <<ENV
 export SLURM_CONF=$SLURM_CONF
+export PATH=$DIR/bin:\$PATH
 ENV
 }
 
@@ -135,7 +148,7 @@ cmd_start() {
     # a node that was down in an earlier state comes back through ReturnToService=2; make sure
     scontrol update nodename="$NODE" state=resume >/dev/null 2>&1 || true
     wait_for 60 "node $NODE idle" node_idle
-    echo "testcluster: up ($DIR); export SLURM_CONF=$SLURM_CONF"
+    echo "testcluster: up ($DIR); use it with: source $DIR/env"
     sinfo
 }
 

@@ -1,5 +1,38 @@
 # Training stage: one job per cell. Rerun one cell by asking for its metrics.json
 # (add --forcerun to redo it); a killed cell resumes from its checkpoint/ when rerun.
+#
+# Resources come from the grid's `resources` and are what snakemake-executor-plugin-slurm turns
+# into sbatch options (profiles in workflow/profiles/): a CPU cell asks for `threads` cores
+# (--cpus-per-task); a cell with gpu: N > 0 is one SLURM task holding N GPUs and cpus_per_gpu
+# cores per GPU (--gpus [gpu_type:]N --cpus-per-gpu; tasks_per_gpu=0 so that torchrun, not srun,
+# starts the N training processes). Each retry (the profiles' `retries`) asks for more: runtime x
+# attempt and memory x (1 + (attempt - 1) / 2), so a cell that hit its time or memory limit is
+# resubmitted bigger and resumes from its last checkpoint.
+
+
+def train_threads():
+    """CPU cores of a cell: `threads` on CPU; cpus_per_gpu per GPU (shared by its processes) on GPU."""
+    res = GRID["resources"]
+    return res["cpus_per_gpu"] * res["gpu"] if res["gpu"] else res["threads"]
+
+
+def scaled_resource(name, attempt):
+    """The grid's runtime/mem_mb, grown on each retry (attempt 1 = the grid's value)."""
+    base = GRID["resources"][name]
+    if name == "runtime":
+        return base * attempt
+    return int(base * (1 + (attempt - 1) / 2))
+
+
+def gpu_resources():
+    """SLURM-only resources of GPU cells: the GPU type, and one task for all GPUs (torchrun)."""
+    res = GRID["resources"]
+    if not res["gpu"]:
+        return {}
+    extra = {"tasks_per_gpu": 0}
+    if res["gpu_type"]:
+        extra["gpu_model"] = res["gpu_type"]
+    return extra
 
 
 rule train_cell:
@@ -19,14 +52,17 @@ rule train_cell:
         seed=r"\d+",
     conda:
         "../../environment.yml"
-    threads: GRID["resources"]["threads"]
+    threads: train_threads()
     resources:
-        mem_mb=GRID["resources"]["mem_mb"],
-        runtime=GRID["resources"]["runtime"],
+        mem_mb=lambda wildcards, attempt: scaled_resource("mem_mb", attempt),
+        runtime=lambda wildcards, attempt: scaled_resource("runtime", attempt),
         gpu=GRID["resources"]["gpu"],
         cpus_per_gpu=GRID["resources"]["cpus_per_gpu"],
+        **gpu_resources(),
     params:
         grid=GRID_FILE,
         cell="{dataset}/{noise}-{rate}/{detector}/{method}/seed{seed}",
+        processes=max(1, GRID["resources"]["gpu"]),
     shell:
-        "python -m benchmarks.train --grid {params.grid} --cell {params.cell} --threads {threads} > {log} 2>&1"
+        "python -m benchmarks.train --grid {params.grid} --cell {params.cell} --threads {threads} "
+        "--processes {params.processes} > {log} 2>&1"
