@@ -10,31 +10,6 @@
 # resubmitted bigger and resumes from its last checkpoint.
 
 
-def train_threads():
-    """CPU cores of a cell: `threads` on CPU; cpus_per_gpu per GPU (shared by its processes) on GPU."""
-    res = GRID["resources"]
-    return res["cpus_per_gpu"] * res["gpu"] if res["gpu"] else res["threads"]
-
-
-def scaled_resource(name, attempt):
-    """The grid's runtime/mem_mb, grown on each retry (attempt 1 = the grid's value)."""
-    base = GRID["resources"][name]
-    if name == "runtime":
-        return base * attempt
-    return int(base * (1 + (attempt - 1) / 2))
-
-
-def gpu_resources():
-    """SLURM-only resources of GPU cells: the GPU type, and one task for all GPUs (torchrun)."""
-    res = GRID["resources"]
-    if not res["gpu"]:
-        return {}
-    extra = {"tasks_per_gpu": 0}
-    if res["gpu_type"]:
-        extra["gpu_model"] = res["gpu_type"]
-    return extra
-
-
 rule train_cell:
     input:
         train_inputs,
@@ -54,11 +29,11 @@ rule train_cell:
         "../../environment.yml"
     threads: train_threads()
     resources:
+        **gpu_resources(),
         mem_mb=lambda wildcards, attempt: scaled_resource("mem_mb", attempt),
         runtime=lambda wildcards, attempt: scaled_resource("runtime", attempt),
         gpu=GRID["resources"]["gpu"],
         cpus_per_gpu=GRID["resources"]["cpus_per_gpu"],
-        **gpu_resources(),
     params:
         grid=GRID_FILE,
         cell="{dataset}/{noise}-{rate}/{detector}/{method}/seed{seed}",
@@ -66,3 +41,22 @@ rule train_cell:
     shell:
         "python -m benchmarks.train --grid {params.grid} --cell {params.cell} --threads {threads} "
         "--processes {params.processes} > {log} 2>&1"
+
+
+# Compute accounting of the grid: every cell's cost.json (GPU-hours, CPU core-hours, resumes) in
+# one table with totals per detector.
+rule cost_summary:
+    input:
+        costs=[cell_path(c, "cost.json") for c in CELLS],
+        metrics=[cell_path(c, "metrics.json") for c in CELLS],
+    output:
+        csv=f"{RES}/tables/cost.csv",
+        md=f"{RES}/tables/cost.md",
+    log:
+        f"{RES}/logs/analysis/cost_summary.log",
+    conda:
+        "../../environment.yml"
+    params:
+        runs=runs_dir,
+    shell:
+        "python -m analysis.cost_summary --runs {params.runs} --out {output.csv} --markdown {output.md} > {log} 2>&1"
