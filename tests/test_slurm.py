@@ -230,3 +230,57 @@ def test_cancelled_cell_resumes_from_its_checkpoint(cluster, tmp_path):
     print(
         f"\ncancelled job {job[0]} after epoch {max(done_before)}; rerun {resumed.group(0)}; resumes={cost['resumes']}"
     )
+
+
+def test_preempted_cell_is_requeued_by_slurm_and_resumes(cluster, tmp_path):
+    """A job in the higher-priority `urgent` partition preempts the training cell (PreemptMode=REQUEUE);
+    thanks to the profile's `sbatch --requeue`, SLURM puts the same job back in the queue, and the same
+    Snakemake session sees it finish; the cell resumes from its checkpoint."""
+    env, d = cluster
+    epochs = 4
+    grid = _grid(
+        tmp_path,
+        "preempt",
+        tmp_path / "pre",
+        noise=[{"type": "clean", "rate": 0.0}],
+        detectors=["retinanet"],
+        schedule={"epochs": epochs},
+    )
+    cell = "synth/clean-0/retinanet/baseline/seed0"
+    cdir = tmp_path / "pre" / "smoke" / "runs" / cell
+    cmd = ["snakemake", "--profile", "slurm", "all", "--configfile", str(grid), *FAST_STATUS]
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        _wait_for(lambda: (cdir / "checkpoint" / "epoch_1.pth").is_file(), 600, "the first checkpoint", proc)
+        queue = subprocess.run(
+            ["squeue", "-h", "-t", "running", "-o", "%i %k"], env=env, capture_output=True, text=True, check=True
+        ).stdout
+        job = [line.split()[0] for line in queue.splitlines() if "rule_train_cell" in line]
+        assert len(job) == 1, queue
+        # every CPU of the node, in the urgent partition: only possible by preempting the cell
+        urgent = subprocess.run(
+            ["sbatch", "--parsable", "-p", "urgent", f"--cpus-per-task={os.cpu_count()}", "--mem", "100", "-t", "5",
+             "-o", "/dev/null", "--wrap", "sleep 3"],
+            env=env, capture_output=True, text=True, check=True, cwd=tmp_path,
+        ).stdout.strip()  # fmt: skip
+        out, _ = proc.communicate(timeout=900)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=60)
+    assert proc.returncode == 0, out[-4000:]
+    states = [
+        line
+        for line in (d / "jobcomp.log").read_text().splitlines()
+        if line.startswith(f"JobId={job[0]} ") or line.startswith(f"JobId={urgent} ")
+    ]
+    assert any(f"JobId={urgent} " in s and "JobState=COMPLETED" in s for s in states), states
+    assert any(f"JobId={job[0]} " in s and "JobState=PREEMPTED" in s for s in states), states
+    assert any(f"JobId={job[0]} " in s and "JobState=COMPLETED" in s for s in states), states
+    # SLURM requeued the same job: Snakemake submitted the cell once, no retry of its own
+    assert [r for _, _, r in SUBMITTED.findall(out)].count("train_cell") == 1, out[-3000:]
+    cost = json.loads((cdir / "cost.json").read_text())
+    assert cost["resumes"] == 1 and cost["epochs"] == epochs
+    log = (tmp_path / "pre" / "smoke" / "logs" / "train" / f"{cell}.log").read_text()
+    assert re.search(r"resuming from \S+epoch_\d+\.pth", log), log[-3000:]
+    print(f"\npreempted job {job[0]} by {urgent}: requeued, resumed, completed")
