@@ -44,7 +44,8 @@ pid_alive() { [[ -f "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
 write_conf() {
     local cpus mem
-    cpus="$(nproc)"
+    # nproc honours OMP_NUM_THREADS (set to 1 for the tests), so it is unset here: the node gets every CPU
+    cpus="$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)"
     # leave 1 GiB to the host; slurmd refuses to register a node that claims more than it has
     mem=$(($(awk '/MemTotal/ {print int($2 / 1024)}' /proc/meminfo) - 1024))
     cat >"$SLURM_CONF" <<CONF
