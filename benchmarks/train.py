@@ -9,6 +9,9 @@ on clean val), ``cost.json`` (wall time, peak memory, device, epochs) and, last,
 (clean-val COCO metrics + the cell's identity), each atomically. ``checkpoint/`` holds the
 resumable state: rerunning a killed cell resumes from its last epoch checkpoint. A NaN/inf loss
 stops the cell with an error naming it and the epoch (exit 3), and no ``metrics.json`` is written.
+
+``--processes N`` trains on N processes (N GPUs, or N CPU processes on gloo): the script re-launches
+itself under torchrun and rank 0 writes the files (see ``benchmarks/training/distributed.py``).
 """
 
 from __future__ import annotations
@@ -49,6 +52,13 @@ def _parse_args(argv):
     p.add_argument(
         "--no-probes", action="store_true", help="skip the per-epoch train-set probes (probe.csv is then empty)"
     )
+    p.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="training processes on this node (DDP under torchrun; one per GPU on CUDA, gloo on CPU); "
+        "the grid's batch size is per process",
+    )
     p.add_argument("--fresh", action="store_true", help="ignore existing checkpoints and start from epoch 1")
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit without training")
     return p.parse_args(argv)
@@ -86,8 +96,13 @@ def _peak_host_mb() -> float:
 
 
 def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = _parse_args(argv)
     from benchmarks.grids import grid as G
+    from benchmarks.training import distributed as D
+
+    if args.processes < 1:
+        raise InputError(f"--processes must be >= 1, got {args.processes}")
 
     grid = G.load_grid(args.grid)
     cell = G.parse_cell_id(grid, args.cell)
@@ -112,7 +127,17 @@ def main(argv=None) -> int:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
         raise InputError("--device cuda asked for, but torch sees no CUDA device")
-    threads = args.threads or grid["resources"]["threads"]
+    if device == "cuda" and args.processes > torch.cuda.device_count():
+        raise InputError(f"--processes {args.processes} asked for, but torch sees {torch.cuda.device_count()} GPU(s)")
+    if args.processes > 1 and not D.under_torchrun():
+        # the parent: start the workers and wait (--fresh is done here, once, before any rank looks)
+        if args.fresh:
+            shutil.rmtree(cdir / "checkpoint", ignore_errors=True)
+        argv = [a for a in argv if a != "--fresh"]
+        return D.relaunch(args.processes, argv)
+    nproc = D.init_process_group(device)
+    # the cell's CPU threads are shared by its processes
+    threads = max(1, (args.threads or grid["resources"]["threads"]) // nproc)
     torch.set_num_threads(threads)
 
     from mmengine.runner import Runner
@@ -122,21 +147,29 @@ def main(argv=None) -> int:
     from benchmarks.training.hooks import TrainingDiverged
 
     cfg = build_cell_config(grid, cell, probes=False if args.no_probes else None, device=device)
+    D.configure(cfg, device, nproc)
     if args.print_config:
         print(cfg.pretty_text)
         return 0
     ckpt = Path(cfg.work_dir)
-    if args.fresh and ckpt.exists():
-        shutil.rmtree(ckpt)
-    for stale in ("metrics.json",):
-        (cdir / stale).unlink(missing_ok=True)
-    ckpt.mkdir(parents=True, exist_ok=True)
+    if D.is_main():
+        if args.fresh and ckpt.exists():
+            shutil.rmtree(ckpt)
+        for stale in ("metrics.json",):
+            (cdir / stale).unlink(missing_ok=True)
+        ckpt.mkdir(parents=True, exist_ok=True)
+    D.barrier()
     resuming = (ckpt / "last_checkpoint").is_file()
-    print(
-        f"[train] cell {cell.id} | {grid['size']} {cell.detector} | {cfg.train_cfg.max_epochs} epochs | "
-        f"device {device}, {threads} threads | {'resuming from ' + (ckpt / 'last_checkpoint').read_text().strip() if resuming else 'fresh start'}",
-        file=sys.stderr,
-    )
+    batch = D.batch_record(cfg, nproc, device)
+    if D.is_main():
+        print(
+            f"[train] cell {cell.id} | {grid['size']} {cell.detector} | {cfg.train_cfg.max_epochs} epochs | "
+            f"device {device}, {nproc} process(es) x {threads} threads | batch {batch['batch_per_process']} x "
+            f"{nproc} = {batch['total_batch']}, lr {batch['lr']:.4g} (x{batch['lr_scale']:g}) | "
+            f"{'resuming from ' + (ckpt / 'last_checkpoint').read_text().strip() if resuming else 'fresh start'}",
+            file=sys.stderr,
+            flush=True,
+        )
 
     t_start = time.perf_counter()
     runner = Runner.from_cfg(cfg)
@@ -145,6 +178,8 @@ def main(argv=None) -> int:
     except TrainingDiverged as exc:
         print(f"error: {exc}; no metrics.json written (checkpoints of earlier epochs kept in {ckpt})", file=sys.stderr)
         return EXIT_DIVERGED
+    if D.world_size() > 1:
+        runner.logger.info("DDP: %s", batch)
 
     # ---- final evaluation on clean val ---------------------------------------------------
     from analysis.coco_eval import evaluate
@@ -154,7 +189,12 @@ def main(argv=None) -> int:
 
     t_eval = time.perf_counter()
     val_loader = runner.build_dataloader(cfg.ndr_val_dataloader)
-    dets = predict_coco(runner.model, val_loader, label_to_category(val_loader.dataset))
+    # every rank scores its shard of val with rank 0's model; rank 0 writes the files
+    D.sync_buffers(runner.model)
+    dets = D.gather_detections(predict_coco(runner.model, val_loader, label_to_category(val_loader.dataset)))
+    if not D.is_main():
+        D.destroy_process_group()
+        return 0
     val_ann = data_dir / "val.json"
     val_gt = read_json(val_ann)
     metrics = evaluate(val_gt, dets)
@@ -164,7 +204,6 @@ def main(argv=None) -> int:
     cost_partial = read_json(ckpt / "cost_partial.json") if (ckpt / "cost_partial.json").is_file() else {}
     probe_rows = read_probe_rows(ckpt / "probe_partial.csv")
     probe_seconds = sum(float(r.get("probe_seconds") or 0) for r in probe_rows)
-    gpus = torch.cuda.device_count() if device == "cuda" else 0
     cost = {
         "cell": cell.id,
         "train_seconds": round(float(cost_partial.get("train_seconds", time.perf_counter() - t_start)), 3),
@@ -175,15 +214,18 @@ def main(argv=None) -> int:
         "epochs": int(cfg.train_cfg.max_epochs),
         "iters": int(runner.iter),
         "batch_size": int(cfg.train_dataloader.batch_size),
+        **batch,
         "device": device,
         "device_name": torch.cuda.get_device_name(0)
         if device == "cuda"
         else platform.processor() or platform.machine(),
-        "gpus": gpus,
         "threads": threads,
         "peak_host_mb": round(_peak_host_mb(), 1),
         "peak_gpu_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1) if device == "cuda" else None,
     }
+
+    # GPU-hours charged to the cell: every GPU held for the training (probes included) and the evaluation
+    cost["gpu_hours"] = round(batch["gpus"] * (cost["train_seconds"] + cost["eval_seconds"]) / 3600.0, 4)
 
     with atomic_path(cdir / "config.py") as tmp:
         cfg.dump(str(tmp))
@@ -212,6 +254,7 @@ def main(argv=None) -> int:
         f"train {cost['train_seconds']:.0f} s, probes {probe_seconds:.0f} s | {cdir / 'metrics.json'}",
         file=sys.stderr,
     )
+    D.destroy_process_group()
     return 0
 
 

@@ -16,6 +16,7 @@ from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 
 from benchmarks.atomic import write_text
+from benchmarks.training.distributed import all_reduce_sum, gather_detections, is_main, sync_buffers
 
 PROBE_COLUMNS = [
     "epoch",
@@ -188,7 +189,10 @@ class TrainSetProbeHook(Hook):
             # probes pay for inference and scoring only
             self._batches = list(self.loader)
             self._cat_ids = label_to_category(self.loader.dataset)
-        dets = predict_coco(runner.model, self._batches, self._cat_ids)
+        # multi-process: each rank scores its shard with rank 0's model, the shards are joined
+        sync_buffers(runner.model)
+        dets = gather_detections(predict_coco(runner.model, self._batches, self._cat_ids))
+        loss_sum, loss_n = all_reduce_sum(self._loss_sum, self._loss_n)
         metrics = probe_metrics(self.gt_noisy, self.gt_clean, dets, tau=self.iou_tau)
         seconds = time.perf_counter() - t0
         self.total_seconds += seconds
@@ -198,7 +202,7 @@ class TrainSetProbeHook(Hook):
             "epoch": epoch,
             "iter": runner.iter,
             "lr": f"{lr:.6g}",
-            "loss": f"{self._loss_sum / max(self._loss_n, 1):.6f}",
+            "loss": f"{loss_sum / max(loss_n, 1):.6f}",
             "probe_seconds": f"{seconds:.3f}",
         }
         row.update({k: f"{float(v):.6f}" for k, v in metrics.items()})
@@ -208,7 +212,8 @@ class TrainSetProbeHook(Hook):
         hub.update_info("ndr_probe_extra", {})
         hub.update_info("ndr_probe_row", dict(row, epoch=epoch))
         self.rows = [r for r in self.rows if int(r["epoch"]) != epoch] + [row]
-        write_probe_rows(self.out_csv, self.rows)
+        if is_main():
+            write_probe_rows(self.out_csv, self.rows)
         runner.logger.info(
             "probe epoch %d: CA %.3f GTBA %.3f AP %.3f (clean: CA %.3f GTBA %.3f) in %.1f s",
             epoch,
@@ -250,6 +255,8 @@ class CostMeterHook(Hook):
         self.seconds += now - self._t
         self._t = now
         self.epochs_done = runner.epoch + 1
+        if not is_main():
+            return
         write_json(
             self.out_json,
             {"train_seconds": self.seconds, "epochs_done": self.epochs_done, "resumes": self.resumes},

@@ -52,7 +52,7 @@ def cell_path(cell, name):
 def all_targets():
     targets = [cell_path(c, "metrics.json") for c in CELLS]
     targets += [f"{RES}/data/{d}/noisy/{s}/train.json" for d, s in NOISY_SETTINGS]
-    targets += [f"{RES}/tide", f"{RES}/tables/cost.csv"]
+    targets += [f"{RES}/tide", f"{RES}/tables/cost.csv", f"{RES}/tables/compute.csv"]
     if GRID["probe"]["enabled"]:  # transition timing needs the train-set probes
         targets += [f"{RES}/tables/transition.csv", f"{RES}/figures/transition"]
         if any(get_detector(c.detector).family == "detr" for c in CELLS):
@@ -111,3 +111,31 @@ def runs_dir(wildcards, input):
     """results/<grid>/runs, derived from a cell's file so that it follows the inputs."""
     head = input.metrics[0].split("/runs/")[0]
     return f"{head}/runs"
+
+
+# ---- resources of train_cell (SLURM: see workflow/rules/train.smk) ------------------------
+
+
+def train_threads():
+    """CPU cores of a cell: `threads` on CPU; cpus_per_gpu per GPU (shared by its processes) on GPU."""
+    res = GRID["resources"]
+    return res["cpus_per_gpu"] * res["gpu"] if res["gpu"] else res["threads"]
+
+
+def scaled_resource(name, attempt):
+    """The grid's runtime/mem_mb, grown on each retry (attempt 1 = the grid's value)."""
+    base = GRID["resources"][name]
+    if name == "runtime":
+        return base * attempt
+    return int(base * (1 + (attempt - 1) / 2))
+
+
+def gpu_resources():
+    """SLURM-only resources of GPU cells: the GPU type, and one task for all GPUs (torchrun)."""
+    res = GRID["resources"]
+    if not res["gpu"]:
+        return {}
+    extra = {"tasks_per_gpu": 0}
+    if res["gpu_type"]:
+        extra["gpu_model"] = res["gpu_type"]
+    return extra
