@@ -65,3 +65,4 @@ def tiny_grid(tmp_path_factory) -> Path:
     path, _ = make_grid(tmp)
     build_data(path)
     return path
+

@@ -90,7 +90,7 @@ def test_missing_data_names_the_file(tmp_path, capsys):
     path, _ = make_grid(tmp_path)
     assert _train(path) == 2
     err = capsys.readouterr().err
-    assert "train.json" in err and "run the data stage first" in err
+    assert "train.json" in err and "run the stage that makes it first" in err
 
 
 def test_unknown_cell_is_refused(tiny_grid, capsys):

@@ -35,8 +35,10 @@ def test_dry_run_of_the_default_grid_lists_every_cell(tmp_path):
     out = run([*SNAKEMAKE, "-n", "--quiet", "rules", "--config", f"results_dir={tmp_path}"])
     assert out.returncode == 0, out.stderr
     text = out.stdout + out.stderr
-    # 6 detectors x (clean, combined-0.4) x baseline x 1 seed
-    assert any(line.split()[:2] == ["train_cell", "12"] for line in text.splitlines()), text
+    # baseline: 7 detectors (incl. BCKD's gfl_r101 teacher) x (clean, combined-0.4); one cell each of
+    # eldet, adele, orsod, dn_detr, od_detr (combined-0.4) and bckd, sssd (clean)
+    assert any(line.split()[:2] == ["train_cell", "21"] for line in text.splitlines()), text
+    assert any(line.split()[:2] == ["export_weights", "1"] for line in text.splitlines()), text
     assert any(line.split()[:2] == ["corrupt", "1"] for line in text.splitlines()), text
 
 
