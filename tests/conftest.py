@@ -65,4 +65,3 @@ def tiny_grid(tmp_path_factory) -> Path:
     path, _ = make_grid(tmp)
     build_data(path)
     return path
-
