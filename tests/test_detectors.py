@@ -3,6 +3,11 @@ ones train one step on CPU."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 from mmengine.config import Config
@@ -55,6 +60,21 @@ def test_tiny_detector_trains_one_step(name):
 
     if "tiny" not in get_detector(name).configs:
         pytest.skip(f"{name} is a paper-size teacher only")
+    if get_detector(name).family == "detr" and not os.environ.get("NDR_ISOLATED"):
+        # A DETR built in a process where a training cell already ran in-process (earlier test
+        # files) gets NaN matching costs on its first step; the cause is process-wide state we have
+        # not pinned down (not the RNGs, not deterministic mode), so DETRs take this step in a fresh
+        # interpreter.
+        test_id = f"{Path(__file__).name}::test_tiny_detector_trains_one_step[{name}]"
+        out = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", test_id],
+            cwd=Path(__file__).parent,
+            env={**os.environ, "NDR_ISOLATED": "1"},
+            capture_output=True,
+            text=True,
+        )
+        assert out.returncode == 0 and "1 passed" in out.stdout, out.stdout[-3000:] + out.stderr[-2000:]
+        return
     cfg = _load(name, "tiny")
     paper = _load(name, "paper")
     assert cfg.model.type == paper.model.type
