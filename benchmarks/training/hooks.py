@@ -68,6 +68,35 @@ def _subset_coco(coco: dict, image_ids: set[int]) -> dict:
     }
 
 
+def choose_subset(coco: dict, size: int, seed: int) -> set[int]:
+    """The fixed image subset probe-style hooks score: ``size`` image ids drawn from ``seed``."""
+    ids = sorted(im["id"] for im in coco["images"])
+    rng = np.random.default_rng(seed)
+    return set(rng.choice(ids, size=min(size, len(ids)), replace=False).tolist())
+
+
+def build_subset_loader(runner, ann_file, img_root: str, classes, pipeline: list, batch_size: int):
+    """A test-mode, unshuffled loader over a subset annotation file (probe and matching hooks)."""
+    return runner.build_dataloader(
+        dict(
+            batch_size=batch_size,
+            num_workers=0,
+            persistent_workers=False,
+            drop_last=False,
+            sampler=dict(type="DefaultSampler", shuffle=False),
+            dataset=dict(
+                type="CocoDataset",
+                data_root="",
+                ann_file=str(ann_file),
+                data_prefix=dict(img=img_root + "/"),
+                metainfo=dict(classes=tuple(classes)),
+                test_mode=True,
+                pipeline=pipeline,
+            ),
+        )
+    )
+
+
 def read_probe_rows(path: Path) -> list[dict]:
     if not path.is_file():
         return []
@@ -135,30 +164,13 @@ class TrainSetProbeHook(Hook):
         t0 = time.perf_counter()
         noisy = read_json(self.noisy_ann)
         clean = read_json(self.clean_ann)
-        ids = sorted(im["id"] for im in clean["images"])
-        rng = np.random.default_rng(self.subset_seed)
-        chosen = set(rng.choice(ids, size=min(self.subset, len(ids)), replace=False).tolist())
+        chosen = choose_subset(clean, self.subset, self.subset_seed)
         self.gt_noisy = _subset_coco(noisy, chosen)
         self.gt_clean = _subset_coco(clean, chosen)
         subset_file = self.out_csv.parent / "probe_subset.json"
         write_json(subset_file, self.gt_noisy, indent=None)
-        self.loader = runner.build_dataloader(
-            dict(
-                batch_size=self.batch_size,
-                num_workers=0,
-                persistent_workers=False,
-                drop_last=False,
-                sampler=dict(type="DefaultSampler", shuffle=False),
-                dataset=dict(
-                    type="CocoDataset",
-                    data_root="",
-                    ann_file=str(subset_file),
-                    data_prefix=dict(img=self.img_root + "/"),
-                    metainfo=dict(classes=self.classes),
-                    test_mode=True,
-                    pipeline=self.pipeline,
-                ),
-            )
+        self.loader = build_subset_loader(
+            runner, subset_file, self.img_root, self.classes, self.pipeline, self.batch_size
         )
         self.rows = [r for r in read_probe_rows(self.out_csv) if int(r["epoch"]) <= runner.epoch]
         self._batches = None  # the subset's decoded, collated batches, loaded at the first probe

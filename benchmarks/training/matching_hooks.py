@@ -25,7 +25,6 @@ import copy
 import math
 import time
 
-import numpy as np
 import torch
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
@@ -94,30 +93,13 @@ class MatchingStabilityHook(Hook):
     def before_train(self, runner) -> None:
         from benchmarks.atomic import write_json
         from benchmarks.data.coco import read_json
-        from benchmarks.training.hooks import _subset_coco
+        from benchmarks.training.hooks import _subset_coco, build_subset_loader, choose_subset
 
         coco = read_json(self.ann_file)
-        ids = sorted(im["id"] for im in coco["images"])
-        rng = np.random.default_rng(self.subset_seed)
-        chosen = set(rng.choice(ids, size=min(self.subset, len(ids)), replace=False).tolist())
+        chosen = choose_subset(coco, self.subset, self.subset_seed)
         write_json(self.subset_file, _subset_coco(coco, chosen), indent=None)
-        self.loader = runner.build_dataloader(
-            dict(
-                batch_size=self.batch_size,
-                num_workers=0,
-                persistent_workers=False,
-                drop_last=False,
-                sampler=dict(type="DefaultSampler", shuffle=False),
-                dataset=dict(
-                    type="CocoDataset",
-                    data_root="",
-                    ann_file=str(self.subset_file),
-                    data_prefix=dict(img=self.img_root + "/"),
-                    metainfo=dict(classes=self.classes),
-                    test_mode=True,
-                    pipeline=self.pipeline,
-                ),
-            )
+        self.loader = build_subset_loader(
+            runner, self.subset_file, self.img_root, self.classes, self.pipeline, self.batch_size
         )
         model = _unwrap(runner.model)
         if getattr(model, "ema_teacher", None) is None:
