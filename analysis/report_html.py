@@ -299,6 +299,45 @@ def index_rows(ctx: reproduction.Context, specs: Sequence[NotebookSpec] = NOTEBO
     return pd.concat(frames, ignore_index=True)[["report", "paper", "table", "published", "in_suite", "reproduced", "testable", "inside_ci"]]  # fmt: skip
 
 
+GAINS_SHOWN = [
+    ("noise", "noise"), ("rate", "rate"), ("detector", "detector"), ("method", "method"), ("n", "seeds"),
+    ("AP", "AP"), ("AP_base", "baseline AP"), ("dAP", "dAP"), ("dAP_std", "dAP std"), ("wins", "wins"),
+    ("p_t", "p (paired t)"), ("IS", "IS"), ("IS_base", "IS baseline"),
+    ("consistency", "consistency"), ("consistency_base", "consistency baseline"),
+]  # fmt: skip
+
+
+def gains_section(gains_csv: Path) -> list[str]:
+    """The grid's own result: each method against its paired baseline (tables/gains.csv), if present."""
+    if not gains_csv.is_file():
+        return []
+    frame = pd.read_csv(gains_csv, dtype=str).fillna("")
+    esc = html.escape
+    parts = [
+        "<h2>Methods against their paired baseline (this grid)</h2>",
+        "<p>AP on clean val in points, means over seeds; dAP = method - baseline with the same dataset, noise, "
+        "detector and seed; wins = seeds where the method is ahead; p = two-sided paired t-test; IS (lower) and "
+        "matching consistency (higher) = more stable DETR matching. Source: <code>tables/gains.csv</code>.</p>",
+        "<table><tr>" + "".join(f"<th>{esc(h)}</th>" for _, h in GAINS_SHOWN) + "</tr>",
+    ]
+    for r in frame.to_dict("records"):
+        cells = []
+        for col, _ in GAINS_SHOWN:
+            v = r.get(col, "")
+            try:
+                v = (
+                    f"{float(v):.3g}"
+                    if col in ("p_t", "IS", "IS_base", "consistency", "consistency_base", "rate")
+                    else (f"{float(v):.2f}" if col.startswith(("AP", "dAP")) else v)
+                )
+            except ValueError:
+                pass
+            cells.append(f"<td>{esc(str(v))}</td>")
+        parts.append("<tr>" + "".join(cells) + "</tr>")
+    parts.append("</table>")
+    return parts
+
+
 def build_index(results_dir: str | Path, grid: str, out: str | Path, *, reports_dir: str | Path | None = None) -> Path:
     """Write ``index.html``: links to every report and the per-table reproduction counts."""
     ctx = reproduction.load_context(results_dir, grid)
@@ -330,7 +369,9 @@ def build_index(results_dir: str | Path, grid: str, out: str | Path, *, reports_
     for r in counts.to_dict("records"):
         nums = "".join(f"<td class='n'>{int(r[c])}</td>" for c in ("published", "in_suite", "reproduced", "testable", "inside_ci"))  # fmt: skip
         parts.append(f"<tr><td>{esc(r['paper'])}</td><td>{esc(r['table'])}</td><td><a href='{esc(r['report'])}.html'>{esc(r['report'])}</a></td>{nums}</tr>")  # fmt: skip
-    parts.append("</table></body></html>\n")
+    parts.append("</table>")
+    parts += gains_section(ctx.root / "tables" / "gains.csv")
+    parts.append("</body></html>\n")
     text = "\n".join(parts)
     assert not network_refs(text)
     write_text(out, text)

@@ -30,7 +30,9 @@ def minimal(**over):
 def test_defaults_are_filled_from_the_schema():
     g = G.validate_grid(minimal())
     assert g["size"] == "tiny"
-    assert g["methods"] == {"baseline": {"params": {}, "detectors": None, "noise": None, "teacher": None}}
+    assert g["methods"] == {
+        "baseline": {"params": {}, "detectors": None, "noise": None, "cells": None, "teacher": None}
+    }
     assert g["probe"] == {
         "enabled": True,
         "interval": 1,
@@ -135,6 +137,24 @@ def test_method_entries_scope_cells_to_detectors_and_noise_settings():
     assert G.method_params(g, "variant") == {}
 
 
+def test_cells_scope_keeps_only_the_named_detector_noise_pairs():
+    g = G.validate_grid(
+        minimal(
+            seeds=[3],
+            methods={"baseline": {"cells": ["retinanet/clean-0", "deformable_detr/combined-0.4"]}},
+        )
+    )
+    # the product would be 2 detectors x 2 settings; the pairs keep 2 of the 4, not their product
+    assert sorted(c.id for c in G.expand_cells(g)) == [
+        "synth/clean-0/retinanet/baseline/seed3",
+        "synth/combined-0.4/deformable_detr/baseline/seed3",
+    ]
+    both = G.validate_grid(
+        minimal(seeds=[0], methods={"baseline": {"detectors": ["retinanet"], "cells": ["deformable_detr/clean-0"]}})
+    )
+    assert G.expand_cells(both) == []  # the scopes intersect
+
+
 @pytest.mark.parametrize(
     "entry, message",
     [
@@ -144,6 +164,9 @@ def test_method_entries_scope_cells_to_detectors_and_noise_settings():
         ({"params": {"lr_scale": 2}}, "methods.v: method 'baseline' has no parameter"),
         ({"method": "nosuch"}, "unknown method 'nosuch'"),
         ({"teacher": {"detector": "retinanet", "method": "other"}}, "teacher.method 'other' is not a method"),
+        ({"cells": ["gfl/clean-0"]}, "methods.v.cells names 'gfl/clean-0': detector or noise setting not in"),
+        ({"cells": ["retinanet/combined-0.2"]}, "methods.v.cells names 'retinanet/combined-0.2'"),
+        ({"cells": ["retinanet"]}, "does not match"),
         ({"bogus": 1}, "Additional properties"),
     ],
 )

@@ -5,23 +5,10 @@
 # paper's R-101 teacher for an R-50 student. Schedule and data as every tiny detector (12 epochs).
 _base_ = ["./gfl_r101_fpn_paper.py", "./_tiny_common.py"]
 
-tiny_teacher_widths = [32, 64, 128, 256]
 model = dict(
     data_preprocessor={{_base_.tiny_preprocessor}},
-    backbone=dict(
-        _delete_=True,
-        type="ResNet",
-        depth=18,
-        base_channels=32,
-        num_stages=4,
-        out_indices=(0, 1, 2, 3),
-        frozen_stages=-1,
-        norm_cfg=dict(type="BN", requires_grad=True),
-        norm_eval=False,
-        style="pytorch",
-        init_cfg=None,
-    ),
-    neck=dict(in_channels=tiny_teacher_widths, out_channels=96),
+    backbone={{_base_.tiny_teacher_backbone}},
+    neck=dict(in_channels={{_base_.tiny_teacher_widths}}, out_channels=96),
     bbox_head=dict(
         in_channels=96,
         feat_channels=96,

@@ -123,6 +123,14 @@ def validate_grid(grid: object, *, path: str | os.PathLike = "<grid>") -> dict:
             extra = sorted(set(entry[key] or ()) - known)
             if extra:
                 raise InputError(f"methods.{name}.{key} names {extra}, not in the grid ({sorted(known)})", path=path)
+        for pair in entry.get("cells") or ():
+            det, setting = pair.split("/", 1)
+            if det not in grid["detectors"] or setting not in settings:
+                raise InputError(
+                    f"methods.{name}.cells names '{pair}': detector or noise setting not in the grid "
+                    f"(detectors {grid['detectors']}, noise {sorted(settings)})",
+                    path=path,
+                )
         teacher = entry["teacher"]
         if teacher is not None and teacher["method"] not in grid["methods"]:
             raise InputError(
@@ -174,8 +182,12 @@ def method_params(grid: dict, name: str) -> dict:
 
 
 def _in_scope(entry: dict, detector: str, setting: str) -> bool:
-    dets, noise = entry.get("detectors"), entry.get("noise")
-    return (dets is None or detector in dets) and (noise is None or setting in noise)
+    dets, noise, pairs = entry.get("detectors"), entry.get("noise"), entry.get("cells")
+    return (
+        (dets is None or detector in dets)
+        and (noise is None or setting in noise)
+        and (pairs is None or f"{detector}/{setting}" in pairs)
+    )
 
 
 def expand_cells(grid: dict) -> list[Cell]:

@@ -83,3 +83,22 @@ rule cost_table:
     shell:
         "python -m analysis.cost_table --runs {params.runs} --out {output.csv} "
         "--markdown {output.md} > {log} 2>&1"
+
+
+# Method vs paired baseline over seeds: AP gain, wins, paired t-test, DETR matching stability.
+rule method_gains:
+    input:
+        probes=[cell_path(c, "probe.csv") for c in CELLS],
+        metrics=[cell_path(c, "metrics.json") for c in CELLS],
+    output:
+        csv=f"{RES}/tables/gains.csv",
+        md=f"{RES}/tables/gains.md",
+    log:
+        f"{RES}/logs/analysis/method_gains.log",
+    conda:
+        "../../environment.yml"
+    params:
+        runs=runs_dir,
+    shell:
+        "python -m analysis.method_gains --runs {params.runs} --out {output.csv} "
+        "--markdown {output.md} > {log} 2>&1"

@@ -52,7 +52,12 @@ def cell_path(cell, name):
 def all_targets():
     targets = [cell_path(c, "metrics.json") for c in CELLS]
     targets += [f"{RES}/data/{d}/noisy/{s}/train.json" for d, s in NOISY_SETTINGS]
-    targets += [f"{RES}/tide", f"{RES}/tables/cost.csv", f"{RES}/tables/compute.csv"]
+    targets += [
+        f"{RES}/tide",
+        f"{RES}/tables/cost.csv",
+        f"{RES}/tables/compute.csv",
+        f"{RES}/tables/gains.csv",
+    ]
     if GRID["probe"]["enabled"]:  # transition timing needs the train-set probes
         targets += [f"{RES}/tables/transition.csv", f"{RES}/figures/transition"]
         if any(get_detector(c.detector).family == "detr" for c in CELLS):

@@ -53,7 +53,8 @@ rule notebook_html:
 
 rule reports_index:
     input:
-        expand(f"{RES}/reports/{{nb}}.html", nb=NOTEBOOK_NAMES),
+        reports=expand(f"{RES}/reports/{{nb}}.html", nb=NOTEBOOK_NAMES),
+        gains=f"{RES}/tables/gains.csv",
     output:
         report(
             f"{RES}/reports/index.html",
