@@ -24,16 +24,14 @@ CLI::
 
 from __future__ import annotations
 
-import argparse
-import csv
-import io
 import math
 import sys
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchmarks.atomic import write_text
+from analysis.table_io import fmt as _fmt
+from analysis.table_io import rows_to_csv, table_parser, write_tables
 from benchmarks.data.coco import read_json
 from benchmarks.errors import InputError, run_cli
 
@@ -176,19 +174,8 @@ def build_table(runs_dir: str | Path, *, published: bool = True) -> list[dict]:
     return cells + summarise(cells) + (published_rows() if published else [])
 
 
-def _fmt(v, spec: str) -> str:
-    if isinstance(v, float):
-        return "" if math.isnan(v) else format(v, spec)
-    return str(v)
-
-
 def to_csv(rows: list[dict]) -> str:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: _fmt(r.get(k, ""), ".6g") for k in COLUMNS})
-    return buf.getvalue()
+    return rows_to_csv(rows, COLUMNS)
 
 
 def to_markdown(rows: list[dict]) -> str:
@@ -223,21 +210,12 @@ def to_markdown(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m analysis.cost_table", description=__doc__.split("\n\n")[0])
-    p.add_argument("--runs", required=True, help="results/<grid>/runs")
-    p.add_argument("--out", required=True, help="CSV to write")
-    p.add_argument("--markdown", help="Markdown to write")
-    p.add_argument("--no-published", action="store_true", help="leave out the papers' cost rows")
-    return p
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = table_parser("python -m analysis.cost_table", __doc__)
+    parser.add_argument("--no-published", action="store_true", help="leave out the papers' cost rows")
+    args = parser.parse_args(argv)
     rows = build_table(args.runs, published=not args.no_published)
-    write_text(args.out, to_csv(rows))
-    if args.markdown:
-        write_text(args.markdown, to_markdown(rows))
+    write_tables(args, to_csv(rows), to_markdown(rows))
     n = sum(r["level"] == "cell" for r in rows)
     print(f"[cost_table] {n} cells -> {args.out}", file=sys.stderr)
     return 0

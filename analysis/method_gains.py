@@ -25,9 +25,7 @@ CLI::
 
 from __future__ import annotations
 
-import argparse
 import csv
-import io
 import math
 import sys
 from collections import defaultdict
@@ -37,7 +35,8 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from benchmarks.atomic import write_text
+from analysis.table_io import fmt as _fmt
+from analysis.table_io import rows_to_csv, table_parser, write_tables
 from benchmarks.data.coco import read_json
 from benchmarks.errors import InputError, run_cli
 
@@ -143,19 +142,8 @@ def build_table(cells: list[dict]) -> list[dict]:
     return rows
 
 
-def _fmt(v, spec: str = ".2f") -> str:
-    if isinstance(v, float):
-        return "" if math.isnan(v) else format(v, spec)
-    return str(v)
-
-
 def to_csv(rows: list[dict]) -> str:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: _fmt(r[k], ".6g") for k in COLUMNS})
-    return buf.getvalue()
+    return rows_to_csv(rows, COLUMNS)
 
 
 def _pm(mean: float, std: float) -> str:
@@ -190,20 +178,10 @@ def to_markdown(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m analysis.method_gains", description=__doc__.split("\n\n")[0])
-    p.add_argument("--runs", required=True, help="results/<grid>/runs")
-    p.add_argument("--out", required=True, help="CSV to write")
-    p.add_argument("--markdown", help="Markdown to write")
-    return p
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = table_parser("python -m analysis.method_gains", __doc__).parse_args(argv)
     rows = build_table(collect_cells(args.runs))
-    write_text(args.out, to_csv(rows))
-    if args.markdown:
-        write_text(args.markdown, to_markdown(rows))
+    write_tables(args, to_csv(rows), to_markdown(rows))
     print(f"[method_gains] {len(rows)} method rows -> {args.out}", file=sys.stderr)
     return 0
 

@@ -69,9 +69,6 @@ tiny_test_dataloader = dict(
 # mapped to 64-d tokens, 2 encoder + 2 decoder layers with 4 heads, AdamW at the DETR papers' lr
 # ratio (4e-4 instead of 2e-4 / 1e-4: no pretrained backbone) and their tight gradient clipping.
 tiny_detr_backbone = dict(tiny_backbone, out_indices=(1, 2, 3))
-# BCKD's tiny teacher (gfl_r101_tiny): the same layout twice as wide, stages 32/64/128/256.
-tiny_teacher_widths = [32, 64, 128, 256]
-tiny_teacher_backbone = dict(tiny_backbone, base_channels=32)
 tiny_detr_neck = dict(in_channels=[32, 64, 128], out_channels=64, norm_cfg=dict(type="GN", num_groups=16))
 tiny_detr_encoder = dict(
     num_layers=2,

@@ -1,0 +1,45 @@
+"""Number formatting and CSV text shared by the grid-level tables (cost, gains): NaN prints as an
+empty field, so a missing pairing reads as blank rather than as a number."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import math
+from collections.abc import Sequence
+
+from benchmarks.atomic import write_text
+
+
+def fmt(v, spec: str = ".2f") -> str:
+    """``v`` formatted with ``spec`` when it is a float ('' for NaN), else ``str(v)``."""
+    if isinstance(v, float):
+        return "" if math.isnan(v) else format(v, spec)
+    return str(v)
+
+
+def rows_to_csv(rows: list[dict], columns: Sequence[str], spec: str = ".6g") -> str:
+    """CSV text of ``rows`` restricted to ``columns`` (missing keys blank), floats as ``spec``."""
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(columns), lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: fmt(r.get(k, ""), spec) for k in columns})
+    return buf.getvalue()
+
+
+def table_parser(prog: str, doc: str) -> argparse.ArgumentParser:
+    """The CLI every grid-level table shares: ``--runs`` in, ``--out`` CSV and optional ``--markdown``."""
+    p = argparse.ArgumentParser(prog=prog, description=doc.split("\n\n")[0])
+    p.add_argument("--runs", required=True, help="results/<grid>/runs")
+    p.add_argument("--out", required=True, help="CSV to write")
+    p.add_argument("--markdown", help="Markdown to write")
+    return p
+
+
+def write_tables(args: argparse.Namespace, csv_text: str, markdown_text: str) -> None:
+    """Write the CSV, then the Markdown if asked, each atomically."""
+    write_text(args.out, csv_text)
+    if args.markdown:
+        write_text(args.markdown, markdown_text)
