@@ -38,8 +38,13 @@ What the discussion fixes, and how it is built here:
   the teacher's head runs once per iteration on the student's features (cls and box output together),
   and nothing of the teacher runs before a part is on.
 
-DETR detectors are not supported yet (``FAMILIES``): CrossKD's cross-head needs the dense/RoI head
-split; a DETR variant (distilling the matched decoder predictions) is future work.
+* **DETR detectors** (Deformable DETR, DINO; :mod:`benchmarks.methods.eldet_detr_model`, our
+  adaptation): the student's decoder embeddings go through the teacher's prediction branches and
+  mimic the teacher's predictions for the same queries (the teacher's decoder is run from the
+  student's initial queries and reference points, KD-DETR's consistent distillation points).
+  ``kd_all_layers`` distils every decoder layer (default: the last); DINO's query denoising is
+  removed for the whole run (``dn: remove``, the rebuttal's "ELDET applied in place of query
+  denoising") or kept (``dn: keep``).
 """
 
 from __future__ import annotations
@@ -47,9 +52,10 @@ from __future__ import annotations
 from benchmarks.errors import InputError
 
 NAME = "eldet"
-FAMILIES = frozenset({"dense", "two_stage"})
+FAMILIES = frozenset({"dense", "two_stage", "detr"})
 NEEDS_PROBES = True
 MODEL_MODULE = "benchmarks.methods.eldet_model"
+DETR_MODEL_MODULE = "benchmarks.methods.eldet_detr_model"
 HOOK_MODULE = "benchmarks.methods.eldet_hooks"
 
 DEFAULTS: dict = {
@@ -71,6 +77,10 @@ DEFAULTS: dict = {
     "lambda_loc": None,
     "kd_temperature": 3.0,
     "reused_head_idx": None,
+    # DETR variant (our adaptation, see eldet_detr_model): distil every decoder layer or the last;
+    # DINO's query denoising: "remove" (rebuttal: "ELDET applied in place of query denoising") | "keep"
+    "kd_all_layers": False,
+    "dn": "remove",
     # cost: distil on every k-th iteration with the loss scaled by k (1 = every iteration, the paper)
     "kd_interval": 1,
     # cost: probe only until both transitions are known (then the last epoch only)
@@ -88,6 +98,8 @@ def _check(params: dict) -> None:
     for key in ("fallback_ca", "fallback_gtba"):
         if not 0.0 < float(params[key]) <= 1.0:
             raise InputError(f"eldet: {key} must be a fraction of the schedule in (0, 1], got {params[key]}")
+    if params["dn"] not in ("remove", "keep"):
+        raise InputError(f"eldet: dn must be 'remove' or 'keep', got {params['dn']!r}")
     if int(params["kd_interval"]) < 1:
         raise InputError(f"eldet: kd_interval must be >= 1, got {params['kd_interval']}")
     if params["ema_decay"] is not None and not 0.0 < float(params["ema_decay"]) < 1.0:
@@ -99,21 +111,36 @@ def apply(cfg, params: dict, ctx):
     # imported here so that the registries know the classes in this process (custom_imports only
     # acts when a config is loaded from a file, e.g. the dumped config.py)
     import benchmarks.methods.eldet_hooks  # noqa: F401
-    from benchmarks.methods.eldet_model import MODEL_TYPES
+    from benchmarks.methods.eldet_detr_model import MODEL_TYPES as DETR_TYPES
+    from benchmarks.methods.eldet_model import MODEL_TYPES as DENSE_TYPES
 
     _check(params)
+    MODEL_TYPES = {**DENSE_TYPES, **DETR_TYPES}
     det_type = cfg.model.type
     if det_type not in MODEL_TYPES:
         raise InputError(f"eldet: no ELDET variant of the {det_type} detector ('{ctx.detector}')")
     cfg.model.type = MODEL_TYPES[det_type]
     cfg.model.eldet = {
         k: params[k]
-        for k in ("per_task_teachers", "lambda_cls", "lambda_loc", "kd_temperature", "reused_head_idx", "kd_interval")
+        for k in (
+            "per_task_teachers",
+            "lambda_cls",
+            "lambda_loc",
+            "kd_temperature",
+            "reused_head_idx",
+            "kd_interval",
+            "kd_all_layers",
+            "dn",
+        )
     }
     if det_type == "FasterRCNN":
         if cfg.model.roi_head.type != "StandardRoIHead":
             raise InputError(f"eldet: Faster R-CNN with a {cfg.model.roi_head.type} is not supported")
         cfg.model.roi_head.type = "ELDETStandardRoIHead"
+    if det_type == "DINO":
+        if cfg.model.bbox_head.type != "DINOHead":
+            raise InputError(f"eldet: DINO with a {cfg.model.bbox_head.type} is not supported")
+        cfg.model.bbox_head.type = "ELDETDINOHead"
     hook = dict(
         type="ELDETHook",
         state_json=str(ctx.cell_dir / "method_state.json"),
@@ -135,5 +162,7 @@ def apply(cfg, params: dict, ctx):
     )
     cfg.custom_hooks = list(cfg.get("custom_hooks", None) or []) + [hook]
     imports = list((cfg.get("custom_imports") or {}).get("imports", []))
-    cfg.custom_imports = dict(imports=sorted(set(imports + [MODEL_MODULE, HOOK_MODULE])), allow_failed_imports=False)
+    cfg.custom_imports = dict(
+        imports=sorted(set(imports + [MODEL_MODULE, DETR_MODEL_MODULE, HOOK_MODULE])), allow_failed_imports=False
+    )
     return cfg

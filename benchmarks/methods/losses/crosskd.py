@@ -33,13 +33,23 @@ Two-stage detectors (Faster R-CNN, the RoI head on the student's sampled RoIs)::
 
 as CrossKD's ``CrossKDFasterRCNN`` (``KnowledgeDistillationKLDivLoss`` T = 3, loss weight 0.5; L1 on
 the deltas of the teacher's top foreground class, weight 1.0). Teacher inputs are detached inside.
+
+DETR detectors (Deformable DETR, DINO; our adaptation, CrossKD has no DETR variant): per query i
+of the same query set (see :mod:`benchmarks.methods.eldet_detr_model`), ``L_cls`` is the dense one on
+the sigmoid logits, and the box part is L1 + GIoU on the normalised ``(cx, cy, w, h)`` boxes::
+
+    L_loc   = (1/N) sum_i w_i (|b_s,i - b_t,i|_1 + 1 - GIoU(b_s,i, b_t,i))
+
+with ``w_i``, ``N`` as for dense heads. GIoU is computed on normalised corners: it is invariant to
+scaling each axis, so it equals the GIoU in pixels without the image sizes. L1 and GIoU are summed
+1:1 (the DETR head's own 5:2 is a tuned ratio for GT regression; the discussion gives no ratio).
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from mmdet.structures.bbox import bbox_overlaps
+from mmdet.structures.bbox import bbox_cxcywh_to_xyxy, bbox_overlaps
 from torch import Tensor
 
 from benchmarks.methods.losses.bckd import bckd_cls_loss
@@ -52,6 +62,10 @@ ROI_CLS_WEIGHT = 0.5
 """CrossKD Faster R-CNN config: ``KnowledgeDistillationKLDivLoss``, ``loss_weight=0.5``."""
 ROI_LOC_WEIGHT = 1.0
 """CrossKD Faster R-CNN config: ``loss_reg_kd=dict(type='L1Loss', loss_weight=1.0)``."""
+DETR_CLS_WEIGHT = 1.0
+"""ELDET's DETR variant: the dense CrossKD weight (the discussion's tuned DINO weight is not given)."""
+DETR_LOC_WEIGHT = 1.0
+"""ELDET's DETR variant: the dense CrossKD weight (see ``DETR_CLS_WEIGHT``)."""
 ROI_TEMPERATURE = 3.0
 """CrossKD Faster R-CNN config: ``T=3``."""
 BETA = 1.0
@@ -78,6 +92,17 @@ def crosskd_dense_loc_loss(cross_boxes: Tensor, teacher_boxes: Tensor, teacher_l
     w = dense_teacher_weight(teacher_logits)
     giou = bbox_overlaps(cross_boxes, teacher_boxes.detach(), mode="giou", is_aligned=True)
     return (w * (1.0 - giou)).sum() / w.sum().clamp(min=1.0)
+
+
+def crosskd_detr_loc_loss(cross_boxes: Tensor, teacher_boxes: Tensor, teacher_logits: Tensor) -> Tensor:
+    """DETR ``L_loc`` above: ``(n, 4)`` normalised (cx, cy, w, h) boxes and ``(n, K)`` teacher logits."""
+    if cross_boxes.numel() == 0:
+        return cross_boxes.sum() * 0.0
+    w = dense_teacher_weight(teacher_logits)
+    t = teacher_boxes.detach()
+    l1 = (cross_boxes - t).abs().sum(dim=-1)
+    giou = bbox_overlaps(bbox_cxcywh_to_xyxy(cross_boxes), bbox_cxcywh_to_xyxy(t), mode="giou", is_aligned=True)
+    return (w * (l1 + 1.0 - giou)).sum() / w.sum().clamp(min=1.0)
 
 
 def crosskd_roi_cls_loss(cross_logits: Tensor, teacher_logits: Tensor, temperature: float = ROI_TEMPERATURE) -> Tensor:
