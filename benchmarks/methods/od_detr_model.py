@@ -139,7 +139,10 @@ class ODDeformableDETR(ExtraQueriesDeformableDETR):
         """One auxiliary group per teacher decoder stage (OD-DETR Sec. 3.4), padded over the batch.
 
         Stage t's group holds, per image, the queries of :func:`select_group_queries` on the
-        teacher's stage-t costs. Each selected query n enters the student's first decoder stage as
+        teacher's stage-t costs (the matcher's own cost: focal + L1 + GIoU of the train config).
+        Every teacher stage gives a group (the paper: "from each decoder stage"; 6 with the paper
+        config, 2 with the tiny one), built without grad: no gradient reaches the teacher. Each
+        selected query n enters the student's first decoder stage as
 
         * content query: the teacher's *updated* query of stage t (decoder output t, row n);
         * positional query: the teacher's learned positional query of slot n (Deformable DETR's
