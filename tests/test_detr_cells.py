@@ -76,7 +76,7 @@ def test_dn_detr_cell_trains_with_denoising_losses(detr_grid):
 def test_od_detr_cell_trains_and_updates_its_teacher(detr_grid):
     cdir = _train(detr_grid, "od_detr")
     scalars = _last_scalars(cdir)
-    for key in ("loss_cls", "loss_bbox", "loss_iou", "pd_loss_cls"):
+    for key in ("loss_cls", "loss_bbox", "loss_iou", "pd_loss_cls", "ag_loss_cls", "d0.ag_loss_bbox"):
         assert math.isfinite(scalars[key]) and scalars[key] > 0, key
     ckpt = torch.load(cdir / "checkpoint" / "epoch_1.pth", map_location="cpu", weights_only=False)
     state = ckpt["state_dict"]

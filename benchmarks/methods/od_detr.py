@@ -7,8 +7,10 @@ equations and the choices made where the paper leaves room.
 
 Parameters (paper names and values):
 
-* ``use_md`` = True, ``use_pd`` = True: the ablation switches of Table 2 (MD, PD); both off is the
-  "QFL w/o MD" row of Table 3 (Deformable DETR with QFL and the EMA teacher unused);
+* ``use_md`` = True, ``use_pd`` = True, ``use_ag`` = True: the ablation switches of Table 2 (MD,
+  PD, AG; rows 1-4 are MD, MD+PD, MD+AG, MD+PD+AG); all off is the "QFL w/o MD" row of Table 3
+  (Deformable DETR with QFL and the EMA teacher unused);
+* ``ag_per_gt`` = 2: queries per GT and teacher decoder stage in an auxiliary group (Sec. 3.4);
 * ``w_d`` = 0.51: regression down-weight of Eq. 4;
 * ``alpha`` = 0.25, ``beta`` = 0.75: TOOD-weight exponents of Eq. 5;
 * ``ema_decay`` = 0.9996 (Sec. 4.1) and ``ema_tau`` = 2000: the EMA warm-up time constant
@@ -16,8 +18,9 @@ Parameters (paper names and values):
 * ``stop_update`` = True: the teacher stops updating at the first LR decay (Table 5, "Stop Update"),
   the first milestone of the cell's MultiStepLR after the schedule is scaled to the grid's epochs.
 
-Not implemented: the auxiliary query groups (AG, Sec. 3.4; Table 2 rows 3-4), and the DINO variant
-(OD-DINO): the plug-in accepts single-stage Deformable DETR without box refinement.
+Not implemented: the DINO variant (OD-DINO): the plug-in accepts single-stage Deformable DETR
+without box refinement (the paper's Def-DETR has it; how the auxiliary groups' "boxes as anchors"
+map onto 2-d reference points is in ``ODDeformableDETR.build_aux_groups``).
 
 The matching consistency between student and teacher (Fig. 5) and both models' IS (Fig. 1) are
 recorded by the suite's ``MatchingStabilityHook``, which uses this model's ``ema_teacher``.
@@ -32,6 +35,8 @@ FAMILIES = frozenset({"detr"})
 DEFAULTS = {
     "use_md": True,
     "use_pd": True,
+    "use_ag": True,
+    "ag_per_gt": 2,
     "w_d": 0.51,
     "alpha": 0.25,
     "beta": 0.75,
@@ -60,11 +65,16 @@ def apply(cfg, params: dict, ctx):
         )
     if not 0.0 < float(params["ema_decay"]) < 1.0:
         raise InputError(f"od_detr: ema_decay must lie in (0, 1), got {params['ema_decay']}")
+    per_gt = params["ag_per_gt"]
+    if isinstance(per_gt, bool) or not isinstance(per_gt, int) or per_gt < 1:
+        raise InputError(f"od_detr: ag_per_gt must be a positive integer, got {params['ag_per_gt']}")
     importlib.import_module(MODEL_MODULE)
     cfg.model.type = "ODDeformableDETR"
     cfg.model.od_cfg = dict(
         use_md=bool(params["use_md"]),
         use_pd=bool(params["use_pd"]),
+        use_ag=bool(params["use_ag"]),
+        ag_per_gt=int(params["ag_per_gt"]),
         w_d=float(params["w_d"]),
         alpha=float(params["alpha"]),
         beta=float(params["beta"]),
