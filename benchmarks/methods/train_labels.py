@@ -120,24 +120,9 @@ def unwrap_dataset(dataset):
 
 def train_set_loader(runner, *, ann_file: str, img_root: str, classes: tuple, pipeline: list, batch_size: int):
     """A deterministic test-pipeline loader over every image of the training annotation file."""
-    return runner.build_dataloader(
-        dict(
-            batch_size=batch_size,
-            num_workers=0,
-            persistent_workers=False,
-            drop_last=False,
-            sampler=dict(type="DefaultSampler", shuffle=False),
-            dataset=dict(
-                type="CocoDataset",
-                data_root="",
-                ann_file=ann_file,
-                data_prefix=dict(img=img_root.rstrip("/") + "/"),
-                metainfo=dict(classes=tuple(classes)),
-                test_mode=True,
-                pipeline=pipeline,
-            ),
-        )
-    )
+    from benchmarks.training.hooks import build_subset_loader
+
+    return build_subset_loader(runner, ann_file, img_root, classes, pipeline, batch_size)
 
 
 def predictions_by_image(dets: list[dict], cat_ids: list[int]) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]:

@@ -76,7 +76,7 @@ def choose_subset(coco: dict, size: int, seed: int) -> set[int]:
 
 
 def build_subset_loader(runner, ann_file, img_root: str, classes, pipeline: list, batch_size: int):
-    """A test-mode, unshuffled loader over a subset annotation file (probe and matching hooks)."""
+    """A test-mode, unshuffled loader over an annotation file (probe, matching and label hooks)."""
     return runner.build_dataloader(
         dict(
             batch_size=batch_size,
@@ -88,7 +88,7 @@ def build_subset_loader(runner, ann_file, img_root: str, classes, pipeline: list
                 type="CocoDataset",
                 data_root="",
                 ann_file=str(ann_file),
-                data_prefix=dict(img=img_root + "/"),
+                data_prefix=dict(img=img_root.rstrip("/") + "/"),
                 metainfo=dict(classes=tuple(classes)),
                 test_mode=True,
                 pipeline=pipeline,
