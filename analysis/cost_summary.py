@@ -1,6 +1,6 @@
 """Per-grid compute accounting: every cell's ``cost.json`` in one table, with totals.
 
-    python -m analysis.cost_summary --runs results/default/runs --out results/default/tables/compute.csv \\
+    python -m analysis.cost_summary --cells results/default/cells.json --out results/default/tables/compute.csv \\
         --markdown results/default/tables/compute.md
 
 ``cost.csv`` has one row per cell (device, processes, GPUs, total batch, lr, train/probe/eval
@@ -21,6 +21,7 @@ import json
 import sys
 from pathlib import Path
 
+from analysis.cell_files import cells_of
 from benchmarks.atomic import write_text
 from benchmarks.errors import InputError, run_cli
 
@@ -42,15 +43,18 @@ COLUMNS = [
 ]
 
 
-def read_costs(runs: Path) -> list[dict]:
-    """One row per ``cost.json`` under ``runs`` (sorted by cell id)."""
+def read_costs(source) -> list[dict]:
+    """One row per cell of ``source`` (a cells.json or CellRefs) with a ``cost.json`` (sorted by cell id)."""
     rows = []
-    for path in sorted(runs.glob("**/cost.json")):
+    for ref in sorted(cells_of(source), key=lambda r: r.id):
+        path = ref.file("cost.json")
+        if not path.is_file():
+            continue
         try:
             c = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
             raise InputError(f"invalid JSON: {exc.msg}", path=path) from None
-        cell = c.get("cell") or str(path.parent.relative_to(runs))
+        cell = c.get("cell") or ref.id
         seconds = float(c.get("train_seconds", 0)) + float(c.get("eval_seconds", 0))
         processes = int(c.get("processes", 1))
         gpus = int(c.get("gpus", 0))
@@ -107,7 +111,7 @@ def to_markdown(rows: list[dict]) -> str:
 
 def _parse_args(argv):
     p = argparse.ArgumentParser(prog="python -m analysis.cost_summary", description=__doc__.split("\n\n")[0])
-    p.add_argument("--runs", required=True, type=Path, help="results/<grid>/runs")
+    p.add_argument("--cells", required=True, type=Path, help="results/<grid>/cells.json (analysis/cell_files.py)")
     p.add_argument("--out", required=True, type=Path, help="per-cell CSV")
     p.add_argument("--markdown", type=Path, default=None, help="totals per detector and for the grid (Markdown)")
     return p.parse_args(argv)
@@ -115,11 +119,9 @@ def _parse_args(argv):
 
 def main(argv=None) -> int:
     args = _parse_args(argv)
-    if not args.runs.is_dir():
-        raise InputError("runs directory not found", path=args.runs)
-    rows = read_costs(args.runs)
+    rows = read_costs(args.cells)
     if not rows:
-        raise InputError("no cost.json under it", path=args.runs)
+        raise InputError("no cell of the manifest has a cost.json", path=args.cells)
     write_text(args.out, to_csv(rows))
     if args.markdown:
         write_text(args.markdown, to_markdown(rows))

@@ -18,7 +18,7 @@ the same table, dataset and detector. The Markdown has one table per level.
 
 CLI::
 
-    python -m analysis.cost_table --runs results/G/runs --out results/G/tables/cost.csv \\
+    python -m analysis.cost_table --cells results/G/cells.json --out results/G/tables/cost.csv \\
         [--markdown results/G/tables/cost.md]
 """
 
@@ -28,8 +28,8 @@ import math
 import sys
 from collections import defaultdict
 from collections.abc import Sequence
-from pathlib import Path
 
+from analysis.cell_files import cells_of
 from analysis.table_io import fmt as _fmt
 from analysis.table_io import rows_to_csv, table_parser, write_tables
 from benchmarks.data.coco import read_json
@@ -47,14 +47,11 @@ def _num(v) -> float:
     return float("nan") if v is None else float(v)
 
 
-def collect_cells(runs_dir: str | Path) -> list[dict]:
-    """One record per cell under ``runs_dir`` that has both ``metrics.json`` and ``cost.json``."""
-    runs_dir = Path(runs_dir)
-    if not runs_dir.is_dir():
-        raise InputError("runs directory not found", path=runs_dir)
+def collect_cells(source) -> list[dict]:
+    """One record per cell of ``source`` (a cells.json or CellRefs) that has a ``cost.json``."""
     cells = []
-    for metrics_file in sorted(runs_dir.glob("**/metrics.json")):
-        cost_file = metrics_file.with_name("cost.json")
+    for ref in cells_of(source):
+        metrics_file, cost_file = ref.metrics_file, ref.file("cost.json")
         if not cost_file.is_file():
             continue
         m, c = read_json(metrics_file), read_json(cost_file)
@@ -71,7 +68,7 @@ def collect_cells(runs_dir: str | Path) -> list[dict]:
                 "memory_kind": "gpu" if gpu is not None else "host",
                 "train_seconds": _num(c.get("train_seconds")),
                 "memory_mb": _num(gpu if gpu is not None else c.get("peak_host_mb")),
-                "source": str(cost_file.relative_to(runs_dir)),
+                "source": f"{ref.id}/cost.json",
             }
         )
     return cells
@@ -169,8 +166,8 @@ def published_rows() -> list[dict]:
     return out
 
 
-def build_table(runs_dir: str | Path, *, published: bool = True) -> list[dict]:
-    cells = with_ratios(collect_cells(runs_dir))
+def build_table(source, *, published: bool = True) -> list[dict]:
+    cells = with_ratios(collect_cells(source))
     return cells + summarise(cells) + (published_rows() if published else [])
 
 
@@ -214,7 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = table_parser("python -m analysis.cost_table", __doc__)
     parser.add_argument("--no-published", action="store_true", help="leave out the papers' cost rows")
     args = parser.parse_args(argv)
-    rows = build_table(args.runs, published=not args.no_published)
+    rows = build_table(args.cells, published=not args.no_published)
     write_tables(args, to_csv(rows), to_markdown(rows))
     n = sum(r["level"] == "cell" for r in rows)
     print(f"[cost_table] {n} cells -> {args.out}", file=sys.stderr)

@@ -10,7 +10,7 @@ them lists every cell's curve (long format) and is what the figures are drawn fr
 
 CLI::
 
-    python -m analysis.matching_plots --runs results/G/runs --out-dir results/G/figures/matching
+    python -m analysis.matching_plots --cells results/G/cells.json --out-dir results/G/figures/matching
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import pandas as pd
 from analysis import plot_style
 from analysis.plot_style import PANEL_SIZE, apply_style, savefig
 from benchmarks.atomic import write_text
-from benchmarks.errors import InputError, run_cli
+from benchmarks.errors import run_cli
 
 plt = plot_style.plt
 sns = plot_style.sns
@@ -50,20 +50,22 @@ def _float(v) -> float:
         return float("nan")
 
 
-def collect(runs_dir: str | Path) -> pd.DataFrame:
-    """Long frame (identity, epoch, metric, value) of every cell whose probe.csv has the columns."""
-    from analysis.transition_table import cell_identity, find_probe_files
+def collect(source) -> pd.DataFrame:
+    """Long frame (identity, epoch, metric, value) of every cell of ``source`` (a cells.json or CellRefs)
+    whose probe.csv has the columns."""
+    from analysis.cell_files import cells_of
+    from analysis.transition_table import cell_identity
 
-    runs_dir = Path(runs_dir)
-    if not runs_dir.is_dir():
-        raise InputError("runs directory not found", path=runs_dir)
     rows = []
-    for f in find_probe_files(runs_dir):
+    for ref in cells_of(source):
+        f = ref.file("probe.csv")
+        if not f.is_file():
+            continue
         with open(f, newline="", encoding="utf-8") as fh:
             recs = list(csv.DictReader(fh))
         if not recs or not any(c in recs[0] for c in COLUMNS):
             continue
-        ident = cell_identity(f, runs_dir)
+        ident = cell_identity(ref)
         for r in recs:
             for c in COLUMNS:
                 rows.append({**ident, "epoch": int(r["epoch"]), "metric": c, "value": _float(r.get(c))})
@@ -106,7 +108,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m analysis.matching_plots",
         description="Matching-stability (IS, consistency) curves per epoch, baseline vs methods, DETR-family cells.",
     )
-    p.add_argument("--runs", required=True, type=Path, help="the grid's runs directory, e.g. results/default/runs")
+    p.add_argument("--cells", required=True, type=Path, help="the grid's cells.json, e.g. results/default/cells.json")
     p.add_argument(
         "--out-dir", required=True, type=Path, help="output directory, e.g. results/default/figures/matching"
     )
@@ -117,13 +119,13 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[%(name)s] %(message)s", stream=sys.stderr)
-    df = collect(args.runs)
+    df = collect(args.cells)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     buf = io.StringIO()
     df.to_csv(buf, index=False, lineterminator="\n", float_format="%.6f")
     write_text(args.out_dir / "matching_stability.csv", buf.getvalue())
     if df.empty:
-        log.info("no cell with matching-stability columns under %s (no DETR-family cell?)", args.runs)
+        log.info("no cell with matching-stability columns in %s (no DETR-family cell?)", args.cells)
         return 0
     apply_style()
     written = []

@@ -19,7 +19,7 @@ Cells with no paired baseline are listed with NaN baseline columns, so nothing i
 
 CLI::
 
-    python -m analysis.method_gains --runs results/G/runs --out results/G/tables/gains.csv \\
+    python -m analysis.method_gains --cells results/G/cells.json --out results/G/tables/gains.csv \\
         [--markdown results/G/tables/gains.md]
 """
 
@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
+from analysis.cell_files import cells_of
 from analysis.table_io import fmt as _fmt
 from analysis.table_io import rows_to_csv, table_parser, write_tables
 from benchmarks.data.coco import read_json
@@ -65,13 +66,11 @@ def _probe_means(probe_file: Path) -> dict[str, float]:
     return out
 
 
-def collect_cells(runs_dir: str | Path) -> list[dict]:
-    """One record per cell under ``runs_dir`` with a ``metrics.json`` (AP in points)."""
-    runs_dir = Path(runs_dir)
-    if not runs_dir.is_dir():
-        raise InputError("runs directory not found", path=runs_dir)
+def collect_cells(source) -> list[dict]:
+    """One record per cell of ``source`` (a cells.json or CellRefs, see analysis/cell_files.py), AP in points."""
     cells = []
-    for metrics_file in sorted(runs_dir.glob("**/metrics.json")):
+    for ref in cells_of(source):
+        metrics_file = ref.metrics_file
         m = read_json(metrics_file)
         missing = [k for k in (*KEY, "method", "seed", "AP", "AP50") if k not in m]
         if missing:
@@ -180,7 +179,7 @@ def to_markdown(rows: list[dict]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = table_parser("python -m analysis.method_gains", __doc__).parse_args(argv)
-    rows = build_table(collect_cells(args.runs))
+    rows = build_table(collect_cells(args.cells))
     write_tables(args, to_csv(rows), to_markdown(rows))
     print(f"[method_gains] {len(rows)} method rows -> {args.out}", file=sys.stderr)
     return 0

@@ -48,7 +48,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 from scipy import stats
 
 from analysis.references import load_references
@@ -122,10 +121,13 @@ def _float(v) -> float:
     return out if math.isfinite(out) else math.nan
 
 
-def collect_cells(runs_dir: str | Path) -> pd.DataFrame:
-    """One row per finished cell (a metrics.json) under ``runs_dir``; empty frame when none."""
+def collect_cells(source) -> pd.DataFrame:
+    """One row per cell of ``source`` (a cells.json or CellRefs, analysis/cell_files.py); empty frame when none."""
+    from analysis.cell_files import cells_of
+
     rows = []
-    for mpath in sorted(Path(runs_dir).glob("*/*/*/*/seed*/metrics.json")):
+    for ref in cells_of(source):
+        mpath = ref.metrics_file
         rec = read_json(mpath)
         if not isinstance(rec, dict) or any(
             k not in rec for k in ("dataset", "noise", "rate", "detector", "method", "seed")
@@ -177,15 +179,14 @@ def read_transitions(csv_path: str | Path) -> pd.DataFrame:
 def load_context(results_dir: str | Path, grid: str) -> Context:
     """The context of ``results_dir/grid`` (a missing or empty directory gives an empty context)."""
     root = Path(results_dir) / grid
-    datasets: dict[str, str] = {}
-    methods: dict[str, dict] = {}
-    resolved = root / "grid.resolved.yaml"
-    if resolved.is_file():
-        with open(resolved, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh) or {}
-        datasets = {name: ds.get("source", name) for name, ds in (data.get("datasets") or {}).items()}
-        methods = dict(data.get("methods") or {})
-    cells = collect_cells(root / "runs")
+    from analysis.cell_files import MANIFEST_FILE, read_manifest
+
+    manifest = root / MANIFEST_FILE  # the DAG's cell list (rule cell_manifest): no glob of runs/
+    if manifest.is_file():
+        m = read_manifest(manifest)
+        datasets, methods, cells = dict(m.datasets), dict(m.methods), collect_cells(m)
+    else:
+        datasets, methods, cells = {}, {}, collect_cells([])
     for name in cells["dataset"].unique():
         datasets.setdefault(name, name)
     return Context(grid, root, datasets, cells, read_transitions(root / "tables" / "transition.csv"), methods)

@@ -30,9 +30,11 @@ def rows_to_csv(rows: list[dict], columns: Sequence[str], spec: str = ".6g") -> 
 
 
 def table_parser(prog: str, doc: str) -> argparse.ArgumentParser:
-    """The CLI every grid-level table shares: ``--runs`` in, ``--out`` CSV and optional ``--markdown``."""
+    """The CLI every grid-level table shares: ``--cells`` in, ``--out`` CSV and optional ``--markdown``."""
     p = argparse.ArgumentParser(prog=prog, description=doc.split("\n\n")[0])
-    p.add_argument("--runs", required=True, help="results/<grid>/runs")
+    p.add_argument(
+        "--cells", required=True, help="results/<grid>/cells.json: the cells to read (analysis/cell_files.py)"
+    )
     p.add_argument("--out", required=True, help="CSV to write")
     p.add_argument("--markdown", help="Markdown to write")
     return p

@@ -1,6 +1,6 @@
 """Grid-level TIDE report: dAP per error type for every cell, seed means, and two figure families.
 
-Reads every cell ``<runs>/<dataset>/<noise>-<rate>/<detector>/<method>/seed<k>/`` that has both
+Reads every cell of the grid's ``cells.json`` (``analysis/cell_files.py``) that has both
 ``metrics.json`` (cell identity and ``val_ann_file``, the clean val COCO file) and
 ``dets_val.json`` (COCO results), runs :func:`analysis.tide.tide` on them (each val file is loaded
 and validated once) and writes under ``--out-dir``:
@@ -22,7 +22,7 @@ Cells lacking a file are skipped with a log line; a report with no cell writes h
 
 CLI::
 
-    python -m analysis.tide_report --runs results/G/runs --out-dir results/G/tide
+    python -m analysis.tide_report --cells results/G/cells.json --out-dir results/G/tide
 """
 
 from __future__ import annotations
@@ -76,11 +76,6 @@ def _order_key(values: Sequence[str], value: str) -> tuple:
     return (values.index(value), "") if value in values else (len(values), value)
 
 
-def find_cell_dirs(runs_dir: Path) -> list[Path]:
-    """Directories ``<dataset>/<noise>-<rate>/<detector>/<method>/seed<k>`` under ``runs_dir``."""
-    return sorted(p for p in runs_dir.glob("*/*/*/*/seed*") if p.is_dir())
-
-
 def resolve_val_file(value: str) -> Path | None:
     """``val_ann_file`` as written by the training cell: absolute, or relative to the working
     directory or to the repository root (train.py writes it relative to the repository)."""
@@ -125,14 +120,15 @@ def cell_record(cdir: Path, gt_cache: dict[Path, GroundTruth]) -> dict | None:
     return row
 
 
-def collect(runs_dir: Path, *, progress: bool = True) -> pd.DataFrame:
-    """One row per complete cell (columns :data:`CELL_COLUMNS`), sorted by identity."""
+def collect(source, *, progress: bool = True) -> pd.DataFrame:
+    """One row per complete cell of ``source`` (a cells.json or CellRefs; columns :data:`CELL_COLUMNS`),
+    sorted by identity."""
     from tqdm import tqdm
 
-    if not runs_dir.is_dir():
-        raise InputError("runs directory not found", path=runs_dir)
-    cells = find_cell_dirs(runs_dir)
-    log.info("%d cell directories under %s", len(cells), runs_dir)
+    from analysis.cell_files import cells_of
+
+    cells = [ref.dir for ref in cells_of(source)]
+    log.info("%d cells", len(cells))
     cache: dict[Path, GroundTruth] = {}
     rows = []
     for cdir in tqdm(cells, desc="TIDE", unit="cell", disable=not progress, file=sys.stderr):
@@ -325,7 +321,7 @@ def _parser() -> argparse.ArgumentParser:
         description="TIDE error analysis of every cell of a grid: per-cell and seed-mean CSV tables of dAP per error "
         "type, BCKD-style method comparisons and noise-vs-error-type heatmaps (PNG + SVG).",
     )
-    p.add_argument("--runs", required=True, type=Path, help="the grid's runs directory, e.g. results/default/runs")
+    p.add_argument("--cells", required=True, type=Path, help="the grid's cells.json, e.g. results/default/cells.json")
     p.add_argument("--out-dir", required=True, type=Path, help="output directory, e.g. results/default/tide")
     p.add_argument("--no-figures", action="store_true", help="only the CSV tables")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -336,14 +332,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="[%(name)s] %(message)s", stream=sys.stderr)
     log.setLevel(logging.INFO)
-    cells = collect(args.runs, progress=not args.no_progress)
+    cells = collect(args.cells, progress=not args.no_progress)
     means = seed_means(cells)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     write_text(args.out_dir / "tide_cells.csv", to_csv(cells, CELL_COLUMNS))
     write_text(args.out_dir / "tide_mean.csv", to_csv(means, MEAN_COLUMNS))
     log.info("%d cells, %d seed groups -> %s", len(cells), len(means), args.out_dir)
     if cells.empty:
-        log.warning("no complete cell under %s: tables are empty, no figures", args.runs)
+        log.warning("no complete cell in %s: tables are empty, no figures", args.cells)
     elif not args.no_figures:
         apply_style()
         written = write_figures(cells, means, args.out_dir)

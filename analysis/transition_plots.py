@@ -13,7 +13,7 @@ seed); curves against the noisy labels unless ``--labels clean``.
 
 CLI::
 
-    python -m analysis.transition_plots --runs results/G/runs --out-dir results/G/figures/transition
+    python -m analysis.transition_plots --cells results/G/cells.json --out-dir results/G/figures/transition
 """
 
 from __future__ import annotations
@@ -180,7 +180,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Per-cell CA/GTBA probe curves with fitted early-learning curves and transition epochs, and a "
         "summary of transition epoch vs noise rate per detector (PNG + SVG).",
     )
-    p.add_argument("--runs", required=True, type=Path, help="the grid's runs directory, e.g. results/default/runs")
+    p.add_argument("--cells", required=True, type=Path, help="the grid's cells.json, e.g. results/default/cells.json")
     p.add_argument(
         "--out-dir", required=True, type=Path, help="figure directory, e.g. results/default/figures/transition"
     )
@@ -208,7 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("analysis.transition_table").setLevel(logging.INFO)
     if not 0.0 < args.threshold < 1.0:
         raise InputError(f"--threshold must be in (0, 1), got {args.threshold}")
-    runs = collect_runs(args.runs, threshold=args.threshold, progress=not args.no_progress)
+    runs = collect_runs(args.cells, threshold=args.threshold, progress=not args.no_progress)
     apply_style()
     written: list[Path] = []
     if not args.no_cells:

@@ -1,6 +1,6 @@
 """Transition-epoch table: is localization noise memorized before categorization noise (ELDET's claim)?
 
-For every training cell with probes under ``runs/`` the CA (localization) and GTBA (classification)
+For every training cell with probes in the grid's ``cells.json`` the CA (localization) and GTBA (classification)
 curves are fitted with :func:`analysis.transition.find_transition`; the table then gives, per
 (dataset, method, noise, rate, detector), the two transition epochs, their difference
 Delta = GTBA - CA and, across seeds, mean / std / n and a paired one-sided test of
@@ -24,7 +24,7 @@ Conventions (choices where the paper is silent):
 
 CLI::
 
-    python -m analysis.transition_table --runs results/G/runs --out results/G/tables/transition.csv \\
+    python -m analysis.transition_table --cells results/G/cells.json --out results/G/tables/transition.csv \\
         [--markdown results/G/tables/transition.md] [--labels noisy|clean] [--threshold 0.9]
 """
 
@@ -44,6 +44,7 @@ import numpy as np
 from scipy import stats
 from tqdm import tqdm
 
+from analysis.cell_files import CellRef, cells_of
 from analysis.transition import DEFAULT_THRESHOLD, find_transition, has_values, read_probe_csv
 from benchmarks.atomic import write_text
 from benchmarks.data.coco import read_json
@@ -63,45 +64,21 @@ COLUMNS = [
 
 
 # ------------------------------------------------------------------------------- discovery
-def find_probe_files(runs_dir: Path) -> list[Path]:
-    """probe.csv files at ``<dataset>/<noise>-<rate>/<detector>/<method>/seed<k>/`` under runs_dir."""
-    return sorted(runs_dir.glob("*/*/*/*/seed*/probe.csv"))
-
-
-def cell_identity(probe_csv: Path, runs_dir: Path) -> dict:
-    """The cell's identity from metrics.json when present, else parsed from its directory path."""
-    cdir = probe_csv.parent
-    metrics = cdir / "metrics.json"
-    if metrics.is_file():
-        rec = read_json(metrics)
-        keys = ("dataset", "noise", "rate", "detector", "method", "seed")
-        missing = [k for k in keys if k not in rec] if isinstance(rec, dict) else list(keys)
-        if missing:
-            raise InputError(f"missing keys {missing} (cell identity)", path=metrics)
-        return {
-            "dataset": str(rec["dataset"]),
-            "noise": str(rec["noise"]),
-            "rate": float(rec["rate"]),
-            "detector": str(rec["detector"]),
-            "method": str(rec["method"]),
-            "seed": int(rec["seed"]),
-        }
-    dataset, setting, detector, method, seed_dir = cdir.relative_to(runs_dir).parts
-    noise, _, rate = setting.rpartition("-")
-    try:
-        return {
-            "dataset": dataset,
-            "noise": noise,
-            "rate": float(rate),
-            "detector": detector,
-            "method": method,
-            "seed": int(seed_dir.removeprefix("seed")),
-        }
-    except ValueError:
-        raise InputError(
-            "cell directory is not <dataset>/<noise>-<rate>/<detector>/<method>/seed<k> and has no metrics.json",
-            path=cdir,
-        ) from None
+def cell_identity(ref: CellRef) -> dict:
+    """The cell's identity as its metrics.json records it."""
+    rec = read_json(ref.metrics_file)
+    keys = ("dataset", "noise", "rate", "detector", "method", "seed")
+    missing = [k for k in keys if k not in rec] if isinstance(rec, dict) else list(keys)
+    if missing:
+        raise InputError(f"missing keys {missing} (cell identity)", path=ref.metrics_file)
+    return {
+        "dataset": str(rec["dataset"]),
+        "noise": str(rec["noise"]),
+        "rate": float(rec["rate"]),
+        "detector": str(rec["detector"]),
+        "method": str(rec["method"]),
+        "seed": int(rec["seed"]),
+    }
 
 
 def schedule_epochs(cdir: Path, probe: dict[str, np.ndarray]) -> int:
@@ -114,8 +91,9 @@ def schedule_epochs(cdir: Path, probe: dict[str, np.ndarray]) -> int:
     return int(np.nanmax(probe["epoch"]))
 
 
-def analyse_run(probe_csv: Path, runs_dir: Path, *, threshold: float = DEFAULT_THRESHOLD) -> dict | None:
+def analyse_run(ref: CellRef, *, threshold: float = DEFAULT_THRESHOLD) -> dict | None:
     """Transitions of every available curve of one cell; None when probe.csv has no rows."""
+    probe_csv = ref.file("probe.csv")
     probe = read_probe_csv(probe_csv)
     if probe["epoch"].size == 0:
         return None
@@ -125,25 +103,23 @@ def analyse_run(probe_csv: Path, runs_dir: Path, *, threshold: float = DEFAULT_T
         for col in CURVES
         if has_values(probe, col)
     }
-    return {**cell_identity(probe_csv, runs_dir), "path": probe_csv, "horizon": horizon, "probe": probe, "fits": fits}
+    return {**cell_identity(ref), "path": probe_csv, "horizon": horizon, "probe": probe, "fits": fits}
 
 
-def collect_runs(runs_dir: str | Path, *, threshold: float = DEFAULT_THRESHOLD, progress: bool = True) -> list[dict]:
-    """Analyse every cell with probes under runs_dir (progress bar on stderr)."""
-    runs_dir = Path(runs_dir)
-    if not runs_dir.is_dir():
-        raise InputError("runs directory not found", path=runs_dir)
-    files = find_probe_files(runs_dir)
-    log.info("found %d probe.csv under %s", len(files), runs_dir)
+def collect_runs(source, *, threshold: float = DEFAULT_THRESHOLD, progress: bool = True) -> list[dict]:
+    """Analyse every cell of ``source`` (a cells.json or CellRefs) with probe rows (progress bar on stderr)."""
+    refs = [r for r in cells_of(source) if r.file("probe.csv").is_file()]
+    log.info("%d cells with a probe.csv", len(refs))
     runs = []
-    for f in tqdm(files, desc="transition fits", unit="cell", disable=not progress or not files, file=sys.stderr):
-        run = analyse_run(f, runs_dir, threshold=threshold)
+    for ref in tqdm(refs, desc="transition fits", unit="cell", disable=not progress or not refs, file=sys.stderr):
+        run = analyse_run(ref, threshold=threshold)
         if run is None:
-            log.info("skipping %s: no probe rows (trained with --no-probes?)", f.parent.relative_to(runs_dir))
+            log.info("skipping %s: no probe rows (trained with --no-probes?)", ref.id)
             continue
         runs.append(run)
     if not runs:
-        raise InputError("no probe.csv with probe rows under this directory", path=runs_dir)
+        where = source if isinstance(source, (str, Path)) else None
+        raise InputError("no cell with probe rows in this cell list", path=where)
     return runs
 
 
@@ -335,7 +311,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Table of early-learning transition epochs (CA = localization, GTBA = classification) per "
         "dataset x detector x noise x rate, with seed statistics and a paired test of CA < GTBA.",
     )
-    p.add_argument("--runs", required=True, type=Path, help="the grid's runs directory, e.g. results/default/runs")
+    p.add_argument("--cells", required=True, type=Path, help="the grid's cells.json, e.g. results/default/cells.json")
     p.add_argument("--out", required=True, type=Path, help="CSV to write, e.g. results/default/tables/transition.csv")
     p.add_argument("--markdown", type=Path, default=None, help="also write a Markdown rendering to this path")
     p.add_argument(
@@ -360,7 +336,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     log.setLevel(logging.INFO)
     if not 0.0 < args.threshold < 1.0:
         raise InputError(f"--threshold must be in (0, 1), got {args.threshold}")
-    runs = collect_runs(args.runs, threshold=args.threshold, progress=not args.no_progress)
+    runs = collect_runs(args.cells, threshold=args.threshold, progress=not args.no_progress)
     rows = build_table(runs, args.labels)
     write_text(args.out, to_csv(rows))
     log.info("wrote %s (%d rows from %d cells)", args.out, len(rows), len(runs))

@@ -1,9 +1,10 @@
 """Export a finished cell's final model weights for the students that distil from it.
 
-    python -m benchmarks.export_weights --grid G --cell ID
+    python -m benchmarks.export_weights --cell-dir results/<grid>/runs/<cell>
 
 Reads the cell's last mmengine checkpoint (``checkpoint/last_checkpoint`` names it) and writes
-``runs/<cell>/weights.pth`` atomically: ``{"state_dict": ..., "meta": {cell, epoch, iter, source}}``,
+``runs/<cell>/weights.pth`` atomically: ``{"state_dict": ..., "meta": {cell, cell_hash, epoch, iter,
+source}}``,
 without optimizer state, so a teacher is small and loads with ``torch.load(weights_only=True)``.
 The Snakemake edge teacher -> student is this file.
 """
@@ -30,7 +31,7 @@ def last_checkpoint(cell_dir: Path) -> Path:
     return path
 
 
-def export(cell_dir: Path, out: Path, cell_id: str) -> dict:
+def export(cell_dir: Path, out: Path, cell_id: str, cell_hash: str | None = None) -> dict:
     import torch
 
     from benchmarks.atomic import atomic_path
@@ -42,7 +43,13 @@ def export(cell_dir: Path, out: Path, cell_id: str) -> dict:
     meta = ckpt.get("meta") or {}
     record = {
         "state_dict": ckpt["state_dict"],
-        "meta": {"cell": cell_id, "epoch": meta.get("epoch"), "iter": meta.get("iter"), "source": str(src)},
+        "meta": {
+            "cell": cell_id,
+            "cell_hash": cell_hash,
+            "epoch": meta.get("epoch"),
+            "iter": meta.get("iter"),
+            "source": str(src),
+        },
     }
     with atomic_path(out) as tmp:
         torch.save(record, tmp)
@@ -51,17 +58,17 @@ def export(cell_dir: Path, out: Path, cell_id: str) -> dict:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.export_weights", description=__doc__.split("\n")[0])
-    p.add_argument("--grid", required=True, help="grid YAML")
-    p.add_argument("--cell", required=True, help="cell id of the (teacher) cell")
+    p.add_argument("--cell-dir", required=True, type=Path, help="the finished (teacher) cell's directory")
     args = p.parse_args(argv)
-    from benchmarks.grids import grid as G
+    from benchmarks.data.coco import read_json
 
-    grid = G.load_grid(args.grid)
-    cell = G.parse_cell_id(grid, args.cell)
-    if not (G.cell_dir(grid, cell) / "metrics.json").is_file():
-        raise InputError("cell has not finished (no metrics.json)", path=G.cell_dir(grid, cell))
-    meta = export(G.cell_dir(grid, cell), G.weights_file(grid, cell), cell.id)
-    print(f"[export] {cell.id}: epoch {meta['epoch']} -> {G.weights_file(grid, cell)}", file=sys.stderr)
+    metrics_file = args.cell_dir / "metrics.json"
+    if not metrics_file.is_file():
+        raise InputError("cell has not finished (no metrics.json)", path=args.cell_dir)
+    record = read_json(metrics_file)
+    out = args.cell_dir / "weights.pth"
+    meta = export(args.cell_dir, out, record["cell"], record.get("cell_hash"))
+    print(f"[export] {record['cell']} (cell hash {meta['cell_hash']}): epoch {meta['epoch']} -> {out}", file=sys.stderr)
     return 0
 
 

@@ -2,12 +2,16 @@
 
     python -m benchmarks.train --grid benchmarks/grids/default.yaml \\
         --cell synth/combined-0.4/retinanet/baseline/seed0
+    python -m benchmarks.train --spec results/default/runs/<cell>/spec.json     # what Snakemake runs
 
 Writes into ``results/<grid>/runs/<cell>/``: ``config.py`` (the resolved mmengine config, exactly
 what was trained), ``probe.csv`` (per-epoch train-set probes), ``dets_val.json`` (COCO detections
 on clean val), ``cost.json`` (wall time, peak memory, device, epochs) and, last, ``metrics.json``
 (clean-val COCO metrics + the cell's identity), each atomically. ``checkpoint/`` holds the
-resumable state: rerunning a killed cell resumes from its last epoch checkpoint. A NaN/inf loss
+resumable state under the cell's hash (``benchmarks/grids/spec.py``): rerunning a killed cell
+resumes from its last epoch checkpoint, bit-identically on CPU; a cell whose spec, data or teacher
+changed, or whose last run had finished (a forced rerun), starts from scratch and the log says why
+(``benchmarks/training/checkpoint_guard.py``). A NaN/inf loss
 stops the cell with an error naming it and the epoch (exit 3), and no ``metrics.json`` is written.
 
 ``--processes N`` trains on N processes (N GPUs, or N CPU processes on gloo): the script re-launches
@@ -22,7 +26,6 @@ import math
 import os
 import platform
 import resource
-import shutil
 import subprocess
 import sys
 import time
@@ -39,11 +42,17 @@ def _parse_args(argv):
         description="Train one cell of a grid (see the module docstring for what it writes).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--grid", required=True, help="grid YAML (e.g. benchmarks/grids/default.yaml)")
+    p.add_argument("--grid", default=None, help="grid YAML (e.g. benchmarks/grids/default.yaml); with --cell")
     p.add_argument(
         "--cell",
-        required=True,
+        default=None,
         help="cell id <dataset>/<noise>-<rate>/<detector>/<method>/seed<k>; `snakemake -n all` lists them",
+    )
+    p.add_argument(
+        "--spec",
+        default=None,
+        help="a cell's spec.json (what Snakemake hands the job: the cell and the part of the grid that decides "
+        "it); instead of --grid/--cell",
     )
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="where to train")
     p.add_argument(
@@ -59,7 +68,11 @@ def _parse_args(argv):
         help="training processes on this node (DDP under torchrun; one per GPU on CUDA, gloo on CPU); "
         "the grid's batch size is per process",
     )
-    p.add_argument("--fresh", action="store_true", help="ignore existing checkpoints and start from epoch 1")
+    p.add_argument(
+        "--fresh",
+        action="store_true",
+        help="start from epoch 1 even when checkpoint/ holds an unfinished run of the same cell hash",
+    )
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit without training")
     return p.parse_args(argv)
 
@@ -104,8 +117,17 @@ def main(argv=None) -> int:
     if args.processes < 1:
         raise InputError(f"--processes must be >= 1, got {args.processes}")
 
-    grid = G.load_grid(args.grid)
-    cell = G.parse_cell_id(grid, args.cell)
+    if args.spec is not None:
+        if args.grid or args.cell:
+            raise InputError("give either --spec or --grid and --cell, not both")
+        from benchmarks.grids.spec import read_spec_file
+
+        grid, cell, _ = read_spec_file(args.spec)
+    elif args.grid and args.cell:
+        grid = G.load_grid(args.grid)
+        cell = G.parse_cell_id(grid, args.cell)
+    else:
+        raise InputError("name the cell: --spec runs/<cell>/spec.json, or --grid G.yaml --cell ID")
     cdir = G.cell_dir(grid, cell)
     data_dir = G.dataset_dir(grid, cell.dataset)
     needs = [G.train_ann_file(grid, cell), data_dir / "val.json", data_dir / "train.json"]
@@ -129,12 +151,21 @@ def main(argv=None) -> int:
         raise InputError("--device cuda asked for, but torch sees no CUDA device")
     if device == "cuda" and args.processes > torch.cuda.device_count():
         raise InputError(f"--processes {args.processes} asked for, but torch sees {torch.cuda.device_count()} GPU(s)")
+    from benchmarks.grids.spec import cell_identity
+    from benchmarks.training import checkpoint_guard
+
+    identity = cell_identity(grid, cell, probes=False if args.no_probes else None)
+    ckpt = cdir / "checkpoint"
+    if not D.under_torchrun():  # once per cell, before any training process looks at checkpoint/
+        decision = checkpoint_guard.prepare(cdir, ckpt, identity, fresh=args.fresh)
+        print(
+            f"[train] cell {cell.id} | spec {identity['spec_hash']} | cell hash {identity['cell_hash']} | "
+            f"{'resuming' if decision.resume else 'starting fresh'}: {decision.reason}",
+            file=sys.stderr,
+            flush=True,
+        )
     if args.processes > 1 and not D.under_torchrun():
-        # the parent: start the workers and wait (--fresh is done here, once, before any rank looks)
-        if args.fresh:
-            shutil.rmtree(cdir / "checkpoint", ignore_errors=True)
-        argv = [a for a in argv if a != "--fresh"]
-        return D.relaunch(args.processes, argv)
+        return D.relaunch(args.processes, [a for a in argv if a != "--fresh"])
     nproc = D.init_process_group(device)
     # the cell's CPU threads are shared by its processes
     threads = max(1, (args.threads or grid["resources"]["threads"]) // nproc)
@@ -146,18 +177,13 @@ def main(argv=None) -> int:
     from benchmarks.training.config_builder import build_cell_config
     from benchmarks.training.hooks import TrainingDiverged
 
-    cfg = build_cell_config(grid, cell, probes=False if args.no_probes else None, device=device)
+    cfg = build_cell_config(grid, cell, probes=False if args.no_probes else None, device=device, identity=identity)
     D.configure(cfg, device, nproc)
     if args.print_config:
         print(cfg.pretty_text)
         return 0
-    ckpt = Path(cfg.work_dir)
-    if D.is_main():
-        if args.fresh and ckpt.exists():
-            shutil.rmtree(ckpt)
-        for stale in ("metrics.json",):
-            (cdir / stale).unlink(missing_ok=True)
-        ckpt.mkdir(parents=True, exist_ok=True)
+    if Path(cfg.work_dir) != ckpt:
+        raise AssertionError(f"config work_dir {cfg.work_dir} is not the cell's checkpoint/ {ckpt}")
     D.barrier()
     resuming = (ckpt / "last_checkpoint").is_file()
     batch = D.batch_record(cfg, nproc, device)
@@ -184,7 +210,7 @@ def main(argv=None) -> int:
     # ---- final evaluation on clean val ---------------------------------------------------
     from analysis.coco_eval import evaluate
     from benchmarks.data.coco import read_json
-    from benchmarks.training.hooks import read_probe_rows, write_probe_rows
+    from benchmarks.training.hooks import PROBE_TIMING_FILE, read_probe_rows, write_probe_rows
     from benchmarks.training.predict import label_to_category, predict_coco
 
     t_eval = time.perf_counter()
@@ -203,9 +229,12 @@ def main(argv=None) -> int:
 
     cost_partial = read_json(ckpt / "cost_partial.json") if (ckpt / "cost_partial.json").is_file() else {}
     probe_rows = read_probe_rows(ckpt / "probe_partial.csv")
-    probe_seconds = sum(float(r.get("probe_seconds") or 0) for r in probe_rows)
+    timing_file = ckpt / PROBE_TIMING_FILE
+    probe_seconds = sum(float(v) for v in (read_json(timing_file) if timing_file.is_file() else {}).values())
     cost = {
         "cell": cell.id,
+        "spec_hash": identity["spec_hash"],
+        "cell_hash": identity["cell_hash"],
         "train_seconds": round(float(cost_partial.get("train_seconds", time.perf_counter() - t_start)), 3),
         "probe_seconds": round(probe_seconds, 3),
         "eval_seconds": round(eval_seconds, 3),
@@ -247,8 +276,12 @@ def main(argv=None) -> int:
         "init_seed": int(cfg.randomness["seed"]),
         "git_commit": _git_commit(),
         "versions": _package_versions(),
+        "spec_hash": identity["spec_hash"],
+        "cell_hash": identity["cell_hash"],
+        "identity": identity,
     }
     write_json(cdir / "metrics.json", record)
+    checkpoint_guard.mark_complete(ckpt, identity)
     print(
         f"[train] {cell.id}: AP {record['AP']:.4f} AP50 {record['AP50']:.4f} | "
         f"train {cost['train_seconds']:.0f} s, probes {probe_seconds:.0f} s | {cdir / 'metrics.json'}",

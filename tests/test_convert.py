@@ -13,6 +13,7 @@ from PIL import Image
 
 from benchmarks.data import convert
 from benchmarks.data.coco import load_coco
+from benchmarks.data.converters import MARKER
 from benchmarks.errors import run_cli
 from benchmarks.seeding import derive_seed
 
@@ -97,8 +98,8 @@ def _voc(root: Path, *, years=("VOC2007", "VOC2012")) -> Path:
 
 
 def test_voc_07_12_union_box_arithmetic_and_class_ids(tmp_path):
-    src, out = _voc(tmp_path), tmp_path / "out"
-    assert _run(["voc", "--src", str(tmp_path), "--out", str(out)]) == 0  # finds VOCdevkit/ inside
+    src, out = _voc(tmp_path / "root"), tmp_path / "out"
+    assert _run(["voc", "--src", str(src.parent), "--out", str(out)]) == 0  # finds VOCdevkit/ inside
     train, val = load_coco(out / "train.json"), load_coco(out / "val.json")
     assert [im["file_name"] for im in train["images"]] == [
         "VOC2007/000005.jpg",
@@ -218,6 +219,39 @@ def test_missing_source_and_existing_output(tmp_path, capsys):
     assert _run([*argv, "--force"]) == 0
     assert len(load_coco(out / "train.json")["images"]) == 2  # 000005 + VOC2012's 2008_000008
     assert sorted(p.name for p in tmp_path.iterdir()) == ["VOCdevkit", "out"]
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {str(f.relative_to(root)): f.read_bytes() for f in sorted(root.rglob("*")) if f.is_file()}
+
+
+@pytest.mark.parametrize("where", ["same", "inside", "parent"])
+def test_out_equal_inside_or_containing_src_is_refused_and_src_untouched(tmp_path, capsys, where):
+    src = _coco(tmp_path / "data")
+    before = _tree(src)
+    out = {"same": src, "inside": src / "converted", "parent": src.parent}[where]
+    code = _run(["coco", "--src", str(src), "--out", str(out), "--force"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "source dataset" in err and str(out) in err
+    assert _tree(src) == before  # not one byte of the source was touched
+    assert not (src / "converted").exists()
+
+
+def test_force_replaces_only_a_directory_the_suite_wrote(tmp_path, capsys):
+    src = _coco(tmp_path)
+    foreign = tmp_path / "mine"
+    (foreign / "notes").mkdir(parents=True)
+    (foreign / "notes" / "a.txt").write_text("keep me")
+    assert _run(["coco", "--src", str(src), "--out", str(foreign), "--force"]) == 2
+    assert "not written by this suite" in capsys.readouterr().err
+    assert (foreign / "notes" / "a.txt").read_text() == "keep me"
+    out = tmp_path / "out"
+    assert _run(["coco", "--src", str(src), "--out", str(out)]) == 0
+    assert (out / MARKER).is_file()
+    (out / "stale.txt").write_text("old run")
+    assert _run(["coco", "--src", str(src), "--out", str(out), "--force"]) == 0  # its own output: replaced
+    assert not (out / "stale.txt").exists() and (out / "train.json").is_file()
 
 
 # ---- COCO ---------------------------------------------------------------------------------

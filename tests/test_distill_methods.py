@@ -308,8 +308,8 @@ def test_bckd_cell_one_epoch_with_a_teacher_cell(distill_grid):
 
     teacher_id = "synth/clean-0/gfl/baseline/seed0"
     assert run_cli(main, ["--grid", str(distill_grid), "--cell", teacher_id, "--fresh"]) == 0
-    assert run_cli(export, ["--grid", str(distill_grid), "--cell", teacher_id]) == 0  # the DAG's teacher edge
     tdir = _cell(distill_grid, teacher_id)
+    assert run_cli(export, ["--cell-dir", str(tdir)]) == 0  # the DAG's teacher edge
     teacher = {"weights": str(tdir / "weights.pth")}
 
     student_id = "synth/clean-0/gfl/bckd/seed0"

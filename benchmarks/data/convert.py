@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from benchmarks.data.converters import (
+    check_src_out,
     coco,
     command_line,
     log,
@@ -62,7 +63,12 @@ def _parser() -> argparse.ArgumentParser:
         )
         sp.add_argument("--src", type=Path, required=True, help="root of the source dataset (layout above)")
         sp.add_argument("--out", type=Path, required=True, help="dataset directory to create (must not exist)")
-        sp.add_argument("--force", action="store_true", help="replace an existing --out directory")
+        sp.add_argument(
+            "--force",
+            action="store_true",
+            help="replace an existing --out directory that this suite wrote (never the source, nor a directory "
+            "without the suite's marker file)",
+        )
         sp.add_argument("--name", default=None, help="dataset name recorded in dataset.json (None: the format's name)")
         module.add_arguments(sp)
     return p
@@ -76,6 +82,7 @@ def convert(fmt: str, args: argparse.Namespace, argv: Sequence[str]) -> dict:
     module = FORMATS[fmt]
     params = {k: (str(v) if isinstance(v, Path) else v) for k, v in sorted(vars(args).items()) if k != "format"}
     t0 = time.perf_counter()
+    check_src_out(args.src, args.out)
     with staged_dir(args.out, force=args.force) as stage:
         log.info("converting %s from %s", fmt, args.src)
         train, val, extra = module.convert(Path(args.src), stage, args)

@@ -28,6 +28,7 @@ class Detector:
     family: str  # dense | two_stage | detr
     configs: dict  # size -> config file name in CONFIG_DIR
     num_classes_at: tuple  # dotted paths inside cfg.model
+    model_type: str  # cfg.model.type of every size (checked by tests/test_detectors.py): what method checks see
 
     def config_path(self, size: str) -> Path:
         if size not in self.configs:
@@ -39,27 +40,35 @@ DETECTORS: dict[str, Detector] = {
     d.name: d
     for d in (
         Detector(
-            "retinanet", "dense", {"paper": "retinanet_r50_fpn_paper.py", "tiny": "retinanet_tiny.py"}, ("bbox_head",)
+            "retinanet",
+            "dense",
+            {"paper": "retinanet_r50_fpn_paper.py", "tiny": "retinanet_tiny.py"},
+            ("bbox_head",),
+            "RetinaNet",
         ),
-        Detector("fcos", "dense", {"paper": "fcos_r50_fpn_paper.py", "tiny": "fcos_tiny.py"}, ("bbox_head",)),
-        Detector("gfl", "dense", {"paper": "gfl_r50_fpn_paper.py", "tiny": "gfl_tiny.py"}, ("bbox_head",)),
+        Detector("fcos", "dense", {"paper": "fcos_r50_fpn_paper.py", "tiny": "fcos_tiny.py"}, ("bbox_head",), "FCOS"),
+        Detector("gfl", "dense", {"paper": "gfl_r50_fpn_paper.py", "tiny": "gfl_tiny.py"}, ("bbox_head",), "GFL"),
         Detector(
             "faster_rcnn",
             "two_stage",
             {"paper": "faster_rcnn_r50_fpn_paper.py", "tiny": "faster_rcnn_tiny.py"},
             ("roi_head.bbox_head",),
+            "FasterRCNN",
         ),
         Detector(
             "deformable_detr",
             "detr",
             {"paper": "deformable_detr_r50_paper.py", "tiny": "deformable_detr_tiny.py"},
             ("bbox_head",),
+            "DeformableDETR",
         ),
-        Detector("dino", "detr", {"paper": "dino_r50_paper.py", "tiny": "dino_tiny.py"}, ("bbox_head",)),
+        Detector("dino", "detr", {"paper": "dino_r50_paper.py", "tiny": "dino_tiny.py"}, ("bbox_head",), "DINO"),
         # distillation teachers (BCKD Tables 1-2): bigger backbones, the student's head and priors
-        Detector("gfl_r101", "dense", {"paper": "gfl_r101_fpn_paper.py", "tiny": "gfl_r101_tiny.py"}, ("bbox_head",)),
-        Detector("retinanet_x101", "dense", {"paper": "retinanet_x101_fpn_paper.py"}, ("bbox_head",)),
-        Detector("fcos_r101", "dense", {"paper": "fcos_r101_fpn_paper.py"}, ("bbox_head",)),
+        Detector(
+            "gfl_r101", "dense", {"paper": "gfl_r101_fpn_paper.py", "tiny": "gfl_r101_tiny.py"}, ("bbox_head",), "GFL"
+        ),
+        Detector("retinanet_x101", "dense", {"paper": "retinanet_x101_fpn_paper.py"}, ("bbox_head",), "RetinaNet"),
+        Detector("fcos_r101", "dense", {"paper": "fcos_r101_fpn_paper.py"}, ("bbox_head",), "FCOS"),
     )
 }
 

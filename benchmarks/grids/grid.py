@@ -116,9 +116,11 @@ def validate_grid(grid: object, *, path: str | os.PathLike = "<grid>") -> dict:
     settings = {f"{n['type']}-{format_rate(n['rate'])}" for n in grid["noise"]}
     for name, entry in grid["methods"].items():
         try:
-            resolve_params(get_method(method_module(grid, name)), entry["params"])
+            method = get_method(method_module(grid, name))
+            params = resolve_params(method, entry["params"])
         except InputError as exc:
             raise InputError(f"methods.{name}: {exc}", path=path) from None
+        _check_entry(grid, name, entry, method, params, settings, path)
         for key, known in (("detectors", set(grid["detectors"])), ("noise", settings)):
             extra = sorted(set(entry[key] or ()) - known)
             if extra:
@@ -151,6 +153,44 @@ def validate_grid(grid: object, *, path: str | os.PathLike = "<grid>") -> dict:
         if teacher is not None and teacher.method == cell.method:
             raise InputError(f"methods.{cell.method}.teacher: a method cannot be its own teacher", path=path)
     return grid
+
+
+def _check_entry(grid: dict, name: str, entry: dict, method, params: dict, settings: set, path) -> None:
+    """The method's own ``check`` for every grid detector the entry's scope reaches, and its teacher.
+
+    A detector of a family the method does not declare is skipped silently (the grid's product);
+    one of a declared family that ``check`` still refuses is an error unless the entry's scope
+    (``detectors`` / ``cells``) leaves it out, so no planned cell can fail on its method at run time.
+    """
+    from benchmarks.detectors import get_detector
+    from benchmarks.methods import ParamError
+
+    where = f"methods.{name}"
+    if getattr(method, "NEEDS_TEACHER", False) and not entry.get("teacher"):
+        raise InputError(
+            f"{where}.teacher is missing: {method.NAME} distils from a trained teacher cell; give the entry "
+            "`teacher: {detector: <grid detector>, method: baseline, noise: clean-0}`",
+            path=path,
+        )
+    for det in grid["detectors"]:
+        if get_detector(det).family not in method.FAMILIES:
+            continue
+        if not any(_in_scope(entry, det, setting) for setting in settings):
+            continue
+        try:
+            method.check(params, det)
+        except ParamError as exc:
+            if exc.key == "detector":
+                raise InputError(
+                    f"{where}: method '{method.NAME}' cannot serve detector '{det}' ({exc.allowed}); leave it out of "
+                    f"the entry's scope (e.g. `detectors: [...]` without {det})",
+                    path=path,
+                ) from None
+            shown = "params" if exc.key in params else "params (resolved)"
+            raise InputError(
+                f"{where}.{shown}.{exc.key} = {exc.value!r} is not allowed for {method.NAME}: {exc.allowed}",
+                path=path,
+            ) from None
 
 
 def load_grid(path: str | os.PathLike) -> dict:

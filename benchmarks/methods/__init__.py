@@ -6,12 +6,17 @@ A method module defines
 * ``FAMILIES``: the detector families it works with (``dense``, ``two_stage``, ``detr``); the grid
   skips other pairs instead of failing;
 * ``DEFAULTS``: its hyper-parameters, named as in its paper, with the paper's values;
+* ``check(params, detector)``: raises :class:`ParamError` for a value it cannot train with, or for
+  a detector (a name of ``benchmarks.detectors``) of a supported family that it still cannot serve.
+  It runs at plan time (``validate_grid``, so ``snakemake -n`` fails before anything is queued) and
+  again before ``apply``; it imports nothing heavy (no mmdet);
 * ``apply(cfg, params, ctx) -> cfg``: takes the detector's resolved mmengine ``Config`` and returns
   the config to train, registering whatever models, losses and hooks it needs through the
   mmdet/mmengine registries (``custom_imports``), never editing mmdet or another method.
 
 Optionally ``NEEDS_PROBES = True``: the method reads the train-set probes during training, so its
-cells probe even when the grid switches probes off.
+cells probe even when the grid switches probes off; ``NEEDS_TEACHER = True``: its grid entries must
+name a teacher cell (distillation from a trained model).
 
 A grid names methods by *entry* (``methods: {eldet_ca_only: {method: eldet, params: {...}}}``); the
 entry name is the cell's method component, the module is ``method`` (default: the entry name).
@@ -28,7 +33,44 @@ from types import ModuleType
 
 from benchmarks.errors import InputError
 
-_CONTRACT = ("NAME", "FAMILIES", "DEFAULTS", "apply")
+_CONTRACT = ("NAME", "FAMILIES", "DEFAULTS", "check", "apply")
+
+
+class ParamError(InputError):
+    """A parameter value (``key``) or a detector (``key == "detector"``) a method cannot serve.
+
+    ``allowed`` says what would be accepted; ``validate_grid`` turns it into a message naming the
+    grid file, the entry, the key and the value.
+    """
+
+    def __init__(self, method: str, key: str, value, allowed: str):
+        self.method, self.key, self.value, self.allowed = method, key, value, allowed
+        super().__init__(f"{method}: {key} = {value!r} is not allowed; {allowed}")
+
+
+def require(ok: bool, method: str, key: str, value, allowed: str) -> None:
+    """Raise :class:`ParamError` unless ``ok`` (the one-line form every ``check`` uses)."""
+    if not ok:
+        raise ParamError(method, key, value, allowed)
+
+
+def is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def in_range(value, low: float, high: float, *, low_open: bool = False, high_open: bool = False) -> bool:
+    """``value`` is a number in the interval (open or closed at each end)."""
+    if not is_number(value):
+        return False
+    v = float(value)
+    return (v > low if low_open else v >= low) and (v < high if high_open else v <= high)
+
+
+def model_type(detector: str) -> str:
+    """The mmdet model type of a detector name (what type-specific method checks look at)."""
+    from benchmarks.detectors import get_detector
+
+    return get_detector(detector).model_type
 
 
 @dataclass(frozen=True)

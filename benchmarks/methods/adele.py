@@ -60,11 +60,7 @@ def apply(cfg, params: dict, ctx):
     import benchmarks.methods.train_labels  # noqa: F401
     from benchmarks.methods.adele_model import ADELE_TYPES
 
-    if params["correct"] not in ("both", "class", "box"):
-        raise InputError(f"adele: correct must be both, class or box, got {params['correct']!r}")
-    for key in ("mask_threshold", "r_threshold", "threshold", "iou_thr", "fallback_frac"):
-        if not 0.0 < float(params[key]) <= 1.0:
-            raise InputError(f"adele: {key} must be in (0, 1], got {params[key]}")
+    check(params, ctx.detector)
     base = cfg.model.type
     if base not in ADELE_TYPES:
         raise InputError(f"adele supports detector types {sorted(ADELE_TYPES)}, not {base}")
@@ -90,3 +86,33 @@ def apply(cfg, params: dict, ctx):
         cfg, "benchmarks.methods.train_labels", "benchmarks.methods.adele_model", "benchmarks.methods.adele_hooks"
     )
     return cfg
+
+
+#: mmdet model types with an ADELE subclass (adele_model.BASES)
+SUPPORTED_TYPES = ("RetinaNet", "FCOS", "GFL", "FasterRCNN")
+
+
+def check(params: dict, detector: str) -> None:
+    """Plan-time check of ADELE's parameters and detector (see ``benchmarks.methods``)."""
+    from benchmarks.methods import in_range, model_type, require
+
+    require(
+        model_type(detector) in SUPPORTED_TYPES,
+        NAME,
+        "detector",
+        detector,
+        f"ADELE variants exist for {SUPPORTED_TYPES}",
+    )
+    require(
+        params["correct"] in ("both", "class", "box"),
+        NAME,
+        "correct",
+        params["correct"],
+        "one of 'both', 'class', 'box'",
+    )
+    for key in ("mask_threshold", "r_threshold", "threshold", "iou_thr", "fallback_frac"):
+        require(in_range(params[key], 0, 1, low_open=True), NAME, key, params[key], "a number in (0, 1]")
+    require(in_range(params["Lambda1"], 0, float("inf")), NAME, "Lambda1", params["Lambda1"], "a number >= 0")
+    require(
+        params["curve_metric"] in ("AP", "AP50"), NAME, "curve_metric", params["curve_metric"], "one of 'AP', 'AP50'"
+    )

@@ -14,3 +14,7 @@ DEFAULTS: dict = {}
 def apply(cfg, params: dict, ctx):
     """The baseline trains the detector config exactly as resolved."""
     return cfg
+
+
+def check(params: dict, detector: str) -> None:
+    """Nothing to check: no parameters, and every detector trains as it is."""

@@ -31,6 +31,7 @@ from benchmarks.methods.losses.bckd import ALPHA_CLS, ALPHA_LOC, BETA, LOC_MODES
 
 NAME = "bckd"
 FAMILIES = frozenset({"dense", "two_stage"})
+NEEDS_TEACHER = True  # grid entries must name a teacher cell
 DEFAULTS = {"alpha1": ALPHA_CLS, "alpha2": ALPHA_LOC, "beta": BETA, "loc_overlap": "giou", "distill_roi": True}
 MODEL_MODULE = "benchmarks.methods.bckd_model"
 SUPPORTED_TYPES = ("RetinaNet", "FCOS", "GFL", "ATSS", "FasterRCNN")
@@ -44,25 +45,26 @@ def teacher_of(ctx) -> dict | None:
     return teacher
 
 
-def check_params(params: dict) -> None:
+def check(params: dict, detector: str) -> None:
+    """Plan-time check of BCKD's parameters and detector (the teacher: ``NEEDS_TEACHER``)."""
+    from benchmarks.methods import in_range, model_type, require
+
+    require(model_type(detector) in SUPPORTED_TYPES, NAME, "detector", detector, f"BCKD supports {SUPPORTED_TYPES}")
     for key in ("alpha1", "alpha2", "beta"):
-        if not isinstance(params[key], (int, float)) or params[key] < 0:
-            raise InputError(f"bckd: {key} must be a number >= 0, got {params[key]!r}")
-    if params["loc_overlap"] not in LOC_MODES:
-        raise InputError(f"bckd: loc_overlap must be one of {LOC_MODES}, got {params['loc_overlap']!r}")
+        require(in_range(params[key], 0, float("inf")), NAME, key, params[key], "a number >= 0")
+    require(params["loc_overlap"] in LOC_MODES, NAME, "loc_overlap", params["loc_overlap"], f"one of {LOC_MODES}")
+    require(isinstance(params["distill_roi"], bool), NAME, "distill_roi", params["distill_roi"], "true or false")
 
 
 def apply(cfg, params: dict, ctx):
     """Swap the detector for its BCKD subclass holding the teacher cell's frozen model."""
-    check_params(params)
+    check(params, ctx.detector)
     teacher = teacher_of(ctx)
     if not teacher:
         raise InputError(
             f"bckd needs a teacher cell for {ctx.cell_id}: give the grid's bckd methods entry a "
             "`teacher: {detector: ..., method: baseline, noise: clean-0}`"
         )
-    if cfg.model.type not in SUPPORTED_TYPES:
-        raise InputError(f"bckd supports {SUPPORTED_TYPES}, not the detector type '{cfg.model.type}' of {ctx.detector}")
     cfg.model.type = f"BCKD{cfg.model.type}"
     cfg.model.bckd = dict(
         teacher_config=str(teacher["config"]),

@@ -35,18 +35,9 @@ def apply(cfg, params: dict, ctx):
     """Swap the detector for ``DNDeformableDETR`` with the given noise settings."""
     import importlib
 
-    if cfg.model.type != "DeformableDETR":
-        raise InputError(
-            f"dn_detr plugs into Deformable DETR; detector '{ctx.detector}' is a {cfg.model.type} "
-            "(DINO already trains with denoising queries)"
-        )
+    check(params, ctx.detector)
     if cfg.model.get("with_box_refine") or cfg.model.get("as_two_stage"):
         raise InputError(f"dn_detr supports single-stage Deformable DETR without box refinement ('{ctx.detector}')")
-    for key in ("lambda1", "lambda2", "gamma"):
-        if not 0.0 <= float(params[key]) < 1.0:
-            raise InputError(f"dn_detr: {key} must lie in [0, 1), got {params[key]}")
-    if int(params["num_groups"]) < 0:
-        raise InputError(f"dn_detr: num_groups must be >= 0, got {params['num_groups']}")
     importlib.import_module(MODEL_MODULE)
     cfg.model.type = "DNDeformableDETR"
     cfg.model.dn_cfg = dict(
@@ -58,3 +49,17 @@ def apply(cfg, params: dict, ctx):
     imports = list((cfg.get("custom_imports") or {}).get("imports", []))
     cfg.custom_imports = dict(imports=sorted(set(imports + [MODEL_MODULE])), allow_failed_imports=False)
     return cfg
+
+
+def check(params: dict, detector: str) -> None:
+    """Plan-time check of DN-DETR's parameters and detector (see ``benchmarks.methods``)."""
+    from benchmarks.methods import in_range, model_type, require
+
+    require(
+        model_type(detector) == "DeformableDETR", NAME, "detector", detector,
+        "DN-DETR plugs into Deformable DETR (DINO already trains with contrastive denoising queries)",
+    )  # fmt: skip
+    for key in ("lambda1", "lambda2", "gamma"):
+        require(in_range(params[key], 0, 1, high_open=True), NAME, key, params[key], "a number in [0, 1)")
+    groups = params["num_groups"]
+    require(isinstance(groups, int) and not isinstance(groups, bool) and groups >= 0, NAME, "num_groups", groups, "an integer >= 0")  # fmt: skip

@@ -50,6 +50,7 @@ What the discussion fixes, and how it is built here:
 from __future__ import annotations
 
 from benchmarks.errors import InputError
+from benchmarks.methods import in_range, model_type, require
 
 NAME = "eldet"
 FAMILIES = frozenset({"dense", "two_stage", "detr"})
@@ -88,22 +89,40 @@ DEFAULTS: dict = {
 }
 
 
-def _check(params: dict) -> None:
-    if params["teacher"] not in ("ema", "snapshot"):
-        raise InputError(f"eldet: teacher must be 'ema' or 'snapshot', got {params['teacher']!r}")
-    if not (params["use_ca"] or params["use_gtba"]):
-        raise InputError("eldet: use_ca and use_gtba are both false; at least one curve must time the distillation")
-    if not 0.0 < float(params["threshold"]) < 1.0:
-        raise InputError(f"eldet: threshold must be in (0, 1), got {params['threshold']}")
+#: mmdet model types with an ELDET subclass (eldet_model.MODEL_TYPES, eldet_detr_model.MODEL_TYPES)
+SUPPORTED_TYPES = ("RetinaNet", "FCOS", "GFL", "FasterRCNN", "DeformableDETR", "DINO")
+
+
+def check(params: dict, detector: str) -> None:
+    """Plan-time check of ELDET's parameters and detector (see ``benchmarks.methods``)."""
+    require(
+        model_type(detector) in SUPPORTED_TYPES,
+        NAME,
+        "detector",
+        detector,
+        f"ELDET variants exist for {SUPPORTED_TYPES}",
+    )
+    require(params["teacher"] in ("ema", "snapshot"), NAME, "teacher", params["teacher"], "one of 'ema', 'snapshot'")
+    for key in ("use_ca", "use_gtba", "per_task_teachers", "kd_all_layers", "probe_after_transitions"):
+        require(isinstance(params[key], bool), NAME, key, params[key], "true or false")
+    require(
+        params["use_ca"] or params["use_gtba"], NAME, "use_gtba", params["use_gtba"],
+        "at least one of use_ca / use_gtba must be true (a curve must time the distillation)",
+    )  # fmt: skip
+    require(in_range(params["threshold"], 0, 1, low_open=True, high_open=True), NAME, "threshold", params["threshold"], "a number in (0, 1)")  # fmt: skip
     for key in ("fallback_ca", "fallback_gtba"):
-        if not 0.0 < float(params[key]) <= 1.0:
-            raise InputError(f"eldet: {key} must be a fraction of the schedule in (0, 1], got {params[key]}")
-    if params["dn"] not in ("remove", "keep"):
-        raise InputError(f"eldet: dn must be 'remove' or 'keep', got {params['dn']!r}")
-    if int(params["kd_interval"]) < 1:
-        raise InputError(f"eldet: kd_interval must be >= 1, got {params['kd_interval']}")
-    if params["ema_decay"] is not None and not 0.0 < float(params["ema_decay"]) < 1.0:
-        raise InputError(f"eldet: ema_decay must be in (0, 1), got {params['ema_decay']}")
+        require(
+            in_range(params[key], 0, 1, low_open=True), NAME, key, params[key], "a fraction of the schedule in (0, 1]"
+        )
+    require(params["dn"] in ("remove", "keep"), NAME, "dn", params["dn"], "one of 'remove', 'keep'")
+    kd = params["kd_interval"]
+    require(isinstance(kd, int) and not isinstance(kd, bool) and kd >= 1, NAME, "kd_interval", kd, "an integer >= 1")
+    decay = params["ema_decay"]
+    require(decay is None or in_range(decay, 0, 1, low_open=True, high_open=True), NAME, "ema_decay", decay, "null or a number in (0, 1)")  # fmt: skip
+    require(in_range(params["ema_epochs"], 0, float("inf"), low_open=True), NAME, "ema_epochs", params["ema_epochs"], "a number > 0")  # fmt: skip
+    for key in ("lambda_cls", "lambda_loc"):
+        require(params[key] is None or in_range(params[key], 0, float("inf")), NAME, key, params[key], "null or a number >= 0")  # fmt: skip
+    require(in_range(params["kd_temperature"], 0, float("inf"), low_open=True), NAME, "kd_temperature", params["kd_temperature"], "a number > 0")  # fmt: skip
 
 
 def apply(cfg, params: dict, ctx):
@@ -114,7 +133,7 @@ def apply(cfg, params: dict, ctx):
     from benchmarks.methods.eldet_detr_model import MODEL_TYPES as DETR_TYPES
     from benchmarks.methods.eldet_model import MODEL_TYPES as DENSE_TYPES
 
-    _check(params)
+    check(params, ctx.detector)
     MODEL_TYPES = {**DENSE_TYPES, **DETR_TYPES}
     det_type = cfg.model.type
     if det_type not in MODEL_TYPES:

@@ -58,16 +58,9 @@ def apply(cfg, params: dict, ctx):
     """Swap the detector for ``ODDeformableDETR`` and add the teacher's EMA hook."""
     import importlib
 
-    if cfg.model.type != "DeformableDETR" or cfg.model.get("with_box_refine") or cfg.model.get("as_two_stage"):
-        raise InputError(
-            f"od_detr supports single-stage Deformable DETR without box refinement; "
-            f"'{ctx.detector}' is a {cfg.model.type}"
-        )
-    if not 0.0 < float(params["ema_decay"]) < 1.0:
-        raise InputError(f"od_detr: ema_decay must lie in (0, 1), got {params['ema_decay']}")
-    per_gt = params["ag_per_gt"]
-    if isinstance(per_gt, bool) or not isinstance(per_gt, int) or per_gt < 1:
-        raise InputError(f"od_detr: ag_per_gt must be a positive integer, got {params['ag_per_gt']}")
+    check(params, ctx.detector)
+    if cfg.model.get("with_box_refine") or cfg.model.get("as_two_stage"):
+        raise InputError(f"od_detr supports single-stage Deformable DETR without box refinement ('{ctx.detector}')")
     importlib.import_module(MODEL_MODULE)
     cfg.model.type = "ODDeformableDETR"
     cfg.model.od_cfg = dict(
@@ -87,3 +80,18 @@ def apply(cfg, params: dict, ctx):
     imports = list((cfg.get("custom_imports") or {}).get("imports", []))
     cfg.custom_imports = dict(imports=sorted(set(imports + [MODEL_MODULE])), allow_failed_imports=False)
     return cfg
+
+
+def check(params: dict, detector: str) -> None:
+    """Plan-time check of OD-DETR's parameters and detector (see ``benchmarks.methods``)."""
+    from benchmarks.methods import in_range, model_type, require
+
+    require(model_type(detector) == "DeformableDETR", NAME, "detector", detector, "OD-DETR plugs into Deformable DETR")
+    for key in ("use_md", "use_pd", "use_ag", "stop_update"):
+        require(isinstance(params[key], bool), NAME, key, params[key], "true or false")
+    require(in_range(params["ema_decay"], 0, 1, low_open=True, high_open=True), NAME, "ema_decay", params["ema_decay"], "a number in (0, 1)")  # fmt: skip
+    require(in_range(params["ema_tau"], 0, float("inf")), NAME, "ema_tau", params["ema_tau"], "a number >= 0")
+    per_gt = params["ag_per_gt"]
+    require(isinstance(per_gt, int) and not isinstance(per_gt, bool) and per_gt >= 1, NAME, "ag_per_gt", per_gt, "an integer >= 1")  # fmt: skip
+    for key in ("w_d", "alpha", "beta"):
+        require(in_range(params[key], 0, float("inf")), NAME, key, params[key], "a number >= 0")

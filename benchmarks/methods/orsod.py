@@ -47,7 +47,6 @@ checkpoint (resumable).
 
 from __future__ import annotations
 
-from benchmarks.errors import InputError
 from benchmarks.methods._plugin import add_hook, add_imports, label_hook_args, use_override_dataset
 
 NAME = "orsod"
@@ -84,11 +83,7 @@ def apply(cfg, params: dict, ctx):
     import benchmarks.methods.orsod_hooks  # noqa: F401  (registers OrsodHook in this process)
     import benchmarks.methods.train_labels  # noqa: F401  (registers OverrideCocoDataset)
 
-    for key in ("r_threshold", "fallback_frac", "iou_thr", "ignore_iof_thr"):
-        if not 0.0 < float(params[key]) <= 1.0:
-            raise InputError(f"orsod: {key} must be in (0, 1], got {params[key]}")
-    if not 0.0 <= float(params["tau"]) < 1.0:
-        raise InputError(f"orsod: tau must be in [0, 1), got {params['tau']}")
+    check(params, ctx.detector)
     _set_ignore_iof(cfg.model.get("train_cfg"), float(params["ignore_iof_thr"]))
     overrides = str(ctx.cell_dir / "checkpoint" / OVERRIDES_NAME)
     hook_args = label_hook_args(cfg, ctx, overrides)
@@ -109,3 +104,19 @@ def apply(cfg, params: dict, ctx):
     )
     add_imports(cfg, "benchmarks.methods.train_labels", "benchmarks.methods.orsod_hooks")
     return cfg
+
+
+def check(params: dict, detector: str) -> None:
+    """Plan-time check of ORSOD's parameters (see ``benchmarks.methods``)."""
+    from benchmarks.methods import in_range, require
+
+    for key in ("r_threshold", "fallback_frac", "iou_thr", "ignore_iof_thr"):
+        require(in_range(params[key], 0, 1, low_open=True), NAME, key, params[key], "a number in (0, 1]")
+    require(in_range(params["tau"], 0, 1, high_open=True), NAME, "tau", params["tau"], "a forget rate in [0, 1)")
+    require(
+        in_range(params["T_k_frac"], 0, 1), NAME, "T_k_frac", params["T_k_frac"], "a fraction of the schedule in [0, 1]"
+    )
+    require(
+        params["curve_metric"] in ("AP", "AP_clean", "CA", "GTBA"), NAME, "curve_metric", params["curve_metric"],
+        "a probe.csv curve: one of 'AP', 'AP_clean', 'CA', 'GTBA'",
+    )  # fmt: skip

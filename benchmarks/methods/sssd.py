@@ -58,22 +58,7 @@ SUPPORTED_TYPES = ("RetinaNet", "FCOS", "GFL", "FasterRCNN")
 
 def apply(cfg, params: dict, ctx):
     """Swap the detector for its SSSD subclass and add the schedule hook."""
-    try:
-        validate_schedule(
-            params["schedule"],
-            float(params["lam"]),
-            float(params["step_factor"]),
-            float(params["step_at"]),
-            float(params["smooth_width"]),
-        )
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"sssd: {exc}") from None
-    if not 0.0 <= float(params["pre_nondistill"]) < 1.0:
-        raise InputError(
-            f"sssd: pre_nondistill is a fraction of the schedule in [0, 1), got {params['pre_nondistill']!r}"
-        )
-    if cfg.model.type not in SUPPORTED_TYPES:
-        raise InputError(f"sssd supports {SUPPORTED_TYPES}, not the detector type '{cfg.model.type}' of {ctx.detector}")
+    check(params, ctx.detector)
     context = params["context_box"]
     if context is None:
         context = cfg.model.type != "FasterRCNN"
@@ -93,3 +78,29 @@ def apply(cfg, params: dict, ctx):
     imports = list((cfg.get("custom_imports") or {}).get("imports", []))
     cfg.custom_imports = dict(imports=sorted(set(imports + [MODEL_MODULE])), allow_failed_imports=False)
     return cfg
+
+
+def check(params: dict, detector: str) -> None:
+    """Plan-time check of SSSD's parameters and detector (see ``benchmarks.methods``)."""
+    from benchmarks.methods import ParamError, in_range, model_type, require
+
+    require(model_type(detector) in SUPPORTED_TYPES, NAME, "detector", detector, f"SSSD supports {SUPPORTED_TYPES}")
+    for key in ("lam", "step_factor", "step_at", "smooth_width"):
+        require(in_range(params[key], 0, float("inf")), NAME, key, params[key], "a finite number >= 0")
+    try:
+        validate_schedule(
+            params["schedule"],
+            float(params["lam"]),
+            float(params["step_factor"]),
+            float(params["step_at"]),
+            float(params["smooth_width"]),
+        )
+    except InputError as exc:
+        raise ParamError(NAME, "schedule", params["schedule"], str(exc)) from None
+    require(
+        in_range(params["pre_nondistill"], 0, 1, high_open=True), NAME, "pre_nondistill", params["pre_nondistill"],
+        "a fraction of the schedule in [0, 1)",
+    )  # fmt: skip
+    require(
+        params["context_box"] in (None, True, False), NAME, "context_box", params["context_box"], "null, true or false"
+    )

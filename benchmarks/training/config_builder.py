@@ -17,6 +17,7 @@ from mmengine.config import Config, ConfigDict
 from benchmarks.detectors import get_detector
 from benchmarks.errors import InputError
 from benchmarks.grids import grid as G
+from benchmarks.grids.spec import init_seed, probes_enabled
 from benchmarks.methods import MethodContext, get_method, resolve_params
 from benchmarks.seeding import derive_seed
 
@@ -33,17 +34,6 @@ def class_names(ann_file: Path) -> list[str]:
     if not cats:
         raise InputError("no categories", path=ann_file)
     return [c["name"] for c in cats]
-
-
-def init_seed(cell: G.Cell) -> int:
-    """Seed of a cell's initialisation and data order.
-
-    Derived from (dataset, detector, seed k) and deliberately not from the method or the noise
-    setting: seed k of ELDET and seed k of the baseline, or of clean and 40 % noise, start from the
-    same weights and see the images in the same order, so paired comparisons across methods and
-    noise settings isolate what the method or the noise changes.
-    """
-    return derive_seed(cell.dataset, cell.detector, cell.seed, "init")
 
 
 def _set_dotted(model: ConfigDict, dotted: str, key: str, value) -> None:
@@ -87,8 +77,14 @@ def _set_dataset(loader: ConfigDict, ann_file: Path, img_root: Path, classes: li
     ds.metainfo = dict(classes=tuple(classes))
 
 
-def build_cell_config(grid: dict, cell: G.Cell, *, probes: bool | None = None, device: str = "cpu") -> Config:
-    """The complete training config of ``cell`` (see the module docstring for the order)."""
+def build_cell_config(
+    grid: dict, cell: G.Cell, *, probes: bool | None = None, device: str = "cpu", identity: dict | None = None
+) -> Config:
+    """The complete training config of ``cell`` (see the module docstring for the order).
+
+    ``identity`` (:func:`benchmarks.grids.spec.cell_identity`) is recorded in ``cfg.ndr_cell``, so the
+    dumped ``config.py`` names the spec and cell hash it was trained under.
+    """
     det = get_detector(cell.detector)
     cfg = Config.fromfile(str(det.config_path(grid["size"])))
     data_dir = G.dataset_dir(grid, cell.dataset)
@@ -143,14 +139,13 @@ def build_cell_config(grid: dict, cell: G.Cell, *, probes: bool | None = None, d
     cfg.resume = True
 
     hooks = [
+        dict(type="RandomStateHook"),
         dict(type="DivergenceGuardHook", cell=cell.id),
         dict(type="CostMeterHook", out_json=str(cdir / "checkpoint" / "cost_partial.json")),
     ]
     method = get_method(G.method_module(grid, cell.method))
     probe = grid["probe"]
-    # a method that reads the probes during training (NEEDS_PROBES) probes even when told not to
-    probes = (probe["enabled"] if probes is None else probes) or bool(getattr(method, "NEEDS_PROBES", False))
-    if probes:
+    if probes_enabled(grid, cell, probes):
         hooks.append(
             dict(
                 type="TrainSetProbeHook",
@@ -214,5 +209,7 @@ def build_cell_config(grid: dict, cell: G.Cell, *, probes: bool | None = None, d
         method_params=json.loads(json.dumps(params)),
         teacher=teacher["cell"] if teacher else None,
         size=grid["size"],
+        spec_hash=identity["spec_hash"] if identity else None,
+        cell_hash=identity["cell_hash"] if identity else None,
     )
     return cfg

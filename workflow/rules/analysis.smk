@@ -4,7 +4,7 @@
 rule transition_table:
     input:
         probes=[cell_path(c, "probe.csv") for c in CELLS],
-        metrics=[cell_path(c, "metrics.json") for c in CELLS],
+        cells=f"{RES}/cells.json",
     output:
         csv=f"{RES}/tables/transition.csv",
         md=f"{RES}/tables/transition.md",
@@ -12,65 +12,57 @@ rule transition_table:
         f"{RES}/logs/analysis/transition_table.log",
     conda:
         "../../environment.yml"
-    params:
-        runs=runs_dir,
     shell:
-        "python -m analysis.transition_table --runs {params.runs} --out {output.csv} "
+        "python -m analysis.transition_table --cells {input.cells} --out {output.csv} "
         "--markdown {output.md} --no-progress > {log} 2>&1"
 
 
 rule transition_plots:
     input:
         probes=[cell_path(c, "probe.csv") for c in CELLS],
-        metrics=[cell_path(c, "metrics.json") for c in CELLS],
+        cells=f"{RES}/cells.json",
     output:
         directory(f"{RES}/figures/transition"),
     log:
         f"{RES}/logs/analysis/transition_plots.log",
     conda:
         "../../environment.yml"
-    params:
-        runs=runs_dir,
     shell:
-        "python -m analysis.transition_plots --runs {params.runs} --out-dir {output} --no-progress > {log} 2>&1"
+        "python -m analysis.transition_plots --cells {input.cells} --out-dir {output} --no-progress > {log} 2>&1"
 
 
 rule tide_report:
     input:
         dets=[cell_path(c, "dets_val.json") for c in CELLS],
-        metrics=[cell_path(c, "metrics.json") for c in CELLS],
+        cells=f"{RES}/cells.json",
     output:
         directory(f"{RES}/tide"),
     log:
         f"{RES}/logs/analysis/tide_report.log",
     conda:
         "../../environment.yml"
-    params:
-        runs=runs_dir,
     shell:
-        "python -m analysis.tide_report --runs {params.runs} --out-dir {output} --no-progress > {log} 2>&1"
+        "python -m analysis.tide_report --cells {input.cells} --out-dir {output} --no-progress > {log} 2>&1"
 
 
 rule matching_plots:
     input:
         probes=[cell_path(c, "probe.csv") for c in CELLS],
-        metrics=[cell_path(c, "metrics.json") for c in CELLS],
+        cells=f"{RES}/cells.json",
     output:
         directory(f"{RES}/figures/matching"),
     log:
         f"{RES}/logs/analysis/matching_plots.log",
     conda:
         "../../environment.yml"
-    params:
-        runs=runs_dir,
     shell:
-        "python -m analysis.matching_plots --runs {params.runs} --out-dir {output} --no-progress > {log} 2>&1"
+        "python -m analysis.matching_plots --cells {input.cells} --out-dir {output} --no-progress > {log} 2>&1"
 
 
 rule cost_table:
     input:
         costs=[cell_path(c, "cost.json") for c in CELLS],
-        metrics=[cell_path(c, "metrics.json") for c in CELLS],
+        cells=f"{RES}/cells.json",
     output:
         csv=f"{RES}/tables/cost.csv",
         md=f"{RES}/tables/cost.md",
@@ -78,10 +70,8 @@ rule cost_table:
         f"{RES}/logs/analysis/cost_table.log",
     conda:
         "../../environment.yml"
-    params:
-        runs=runs_dir,
     shell:
-        "python -m analysis.cost_table --runs {params.runs} --out {output.csv} "
+        "python -m analysis.cost_table --cells {input.cells} --out {output.csv} "
         "--markdown {output.md} > {log} 2>&1"
 
 
@@ -89,7 +79,7 @@ rule cost_table:
 rule method_gains:
     input:
         probes=[cell_path(c, "probe.csv") for c in CELLS],
-        metrics=[cell_path(c, "metrics.json") for c in CELLS],
+        cells=f"{RES}/cells.json",
     output:
         csv=f"{RES}/tables/gains.csv",
         md=f"{RES}/tables/gains.md",
@@ -97,8 +87,6 @@ rule method_gains:
         f"{RES}/logs/analysis/method_gains.log",
     conda:
         "../../environment.yml"
-    params:
-        runs=runs_dir,
     shell:
-        "python -m analysis.method_gains --runs {params.runs} --out {output.csv} "
+        "python -m analysis.method_gains --cells {input.cells} --out {output.csv} "
         "--markdown {output.md} > {log} 2>&1"

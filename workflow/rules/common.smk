@@ -9,6 +9,7 @@ sys.path.insert(0, workflow.basedir)
 from benchmarks.detectors import get_detector  # noqa: E402
 from benchmarks.errors import InputError  # noqa: E402
 from benchmarks.grids import grid as G  # noqa: E402
+from benchmarks.grids import spec as S  # noqa: E402
 from benchmarks.seeding import derive_seed  # noqa: E402
 
 try:
@@ -28,21 +29,44 @@ CELLS = G.expand_cells(GRID)
 NOISY_SETTINGS = sorted({(c.dataset, c.setting) for c in CELLS if c.noise != "clean"})
 
 
-def _resolved_grid_file():
-    """The validated grid (defaults filled) as the training script reads it; rewritten only on change."""
-    path = os.path.join(RES, "grid.resolved.yaml")
-    text = yaml.safe_dump(GRID, sort_keys=True)
-    old = open(path, encoding="utf-8").read() if os.path.exists(path) else None
-    if old != text:
-        os.makedirs(RES, exist_ok=True)
-        tmp = f"{path}.tmp"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    return path
+# No file is written here: a dry run changes nothing a running job reads. Each cell's job reads its
+# own runs/<cell>/spec.json, written by rule cell_spec when the cell's spec hash changes.
+_CELL_SPECS = {}
 
 
-GRID_FILE = _resolved_grid_file()
+def cell_of(wildcards):
+    """The grid's Cell named by a rule's wildcards (an id outside the grid is an error)."""
+    cell_id = (
+        f"{wildcards.dataset}/{wildcards.noise}-{wildcards.rate}/{wildcards.detector}/"
+        f"{wildcards.method}/seed{wildcards.seed}"
+    )
+    return G.parse_cell_id(GRID, cell_id)
+
+
+def spec_hash(wildcards):
+    """The cell's plan-time spec hash: the params value that reruns it when its spec changes."""
+    cell = cell_of(wildcards)
+    if cell.id not in _CELL_SPECS:
+        _CELL_SPECS[cell.id] = S.spec_hash(S.cell_spec(GRID, cell))
+    return _CELL_SPECS[cell.id]
+
+
+def _log_line(log, text):
+    os.makedirs(os.path.dirname(log), exist_ok=True)
+    with open(log, "w", encoding="utf-8") as fh:
+        print(text, file=fh)
+
+
+def write_cell_spec(wildcards, out, log):
+    doc = S.write_spec_file(GRID, cell_of(wildcards), out)
+    _log_line(log, f"{doc['cell']}: spec hash {doc['spec_hash']} -> {out}")
+
+
+def write_cell_manifest(metrics, out, log):
+    from analysis.cell_files import write_manifest
+
+    manifest = write_manifest(out, metrics, grid=GRID)
+    _log_line(log, f"{len(manifest.cells)} cells -> {out}")
 
 
 def cell_path(cell, name):
@@ -91,31 +115,49 @@ def corrupt_options(wildcards):
 
 
 def train_inputs(wildcards):
-    """Clean data, the noisy annotations of the setting, and a distillation teacher's weights."""
-    inputs = [f"{RES}/data/{wildcards.dataset}/clean"]
-    if wildcards.noise != "clean":
-        inputs.append(
-            f"{RES}/data/{wildcards.dataset}/noisy/{wildcards.noise}-{wildcards.rate}/train.json"
-        )
-    if wildcards.method in GRID["methods"]:
-        cell = G.Cell(
-            wildcards.dataset,
-            wildcards.noise,
-            float(wildcards.rate),
-            wildcards.detector,
-            wildcards.method,
-            int(wildcards.seed),
-        )
-        teacher = G.teacher_cell(GRID, cell)
-        if teacher is not None:  # the DAG edge teacher -> student
-            inputs.append(cell_path(teacher, "weights.pth"))
+    """The cell's spec, clean data, the noisy annotations of its setting, a teacher's weights."""
+    cell = cell_of(wildcards)
+    inputs = {
+        "spec": cell_path(cell, "spec.json"),
+        "data": f"{RES}/data/{cell.dataset}/clean",
+    }
+    if cell.noise != "clean":
+        inputs["noisy"] = f"{RES}/data/{cell.dataset}/noisy/{cell.setting}/train.json"
+    teacher = G.teacher_cell(GRID, cell)
+    if teacher is not None:  # the DAG edge teacher -> student
+        inputs["teacher"] = cell_path(teacher, "weights.pth")
     return inputs
 
 
-def runs_dir(wildcards, input):
-    """results/<grid>/runs, derived from a cell's file so that it follows the inputs."""
-    head = input.metrics[0].split("/runs/")[0]
-    return f"{head}/runs"
+def source_mb(path):
+    """Megabytes of the annotation files (JSON, XML, CSV, TXT) under a dataset's source root."""
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        total += sum(
+            os.path.getsize(os.path.join(root, f))
+            for f in files
+            if f.lower().endswith((".json", ".xml", ".csv", ".txt"))
+        )
+    return total / 2**20
+
+
+def data_mem_mb(wildcards, attempt):
+    """Memory of a dataset job: converting a COCO-sized file peaks at ~7.5x its size (3.4 GB for
+    instances_train2017.json); the synthetic generator needs little. Grows by half on each retry.
+    """
+    ds = GRID["datasets"][wildcards.dataset]
+    base = 1000 if ds["source"] == "synthetic" else 1000 + 8 * source_mb(ds["path"])
+    return int(base * (1 + (attempt - 1) / 2))
+
+
+def corrupt_mem_mb(wildcards, input, attempt):
+    """Memory of a corruption job: ~4x the clean train.json (1.8 GB for a COCO-sized file)."""
+    size = (
+        os.path.getsize(os.path.join(input[0], "train.json")) / 2**20
+        if os.path.isdir(input[0])
+        else 0
+    )
+    return int((1000 + 5 * size) * (1 + (attempt - 1) / 2))
 
 
 # ---- resources of train_cell (SLURM: see workflow/rules/train.smk) ------------------------

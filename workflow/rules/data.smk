@@ -9,6 +9,8 @@ rule dataset:
         f"{RES}/logs/data/{{dataset}}.log",
     conda:
         "../../environment.yml"
+    resources:
+        mem_mb=data_mem_mb,
     params:
         command=dataset_command,
     shell:
@@ -29,6 +31,8 @@ rule corrupt:
         rate=r"[0-9.]+",
     conda:
         "../../environment.yml"
+    resources:
+        mem_mb=corrupt_mem_mb,
     params:
         options=corrupt_options,
     shell:

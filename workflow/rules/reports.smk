@@ -5,7 +5,7 @@ from analysis.notebook_specs import NAMES as NOTEBOOK_NAMES
 # What the notebooks read: every cell's files and the analysis stage's tables.
 REPORT_INPUTS = (
     [cell_path(c, "metrics.json") for c in CELLS]
-    + [f"{RES}/tide"]
+    + [f"{RES}/cells.json", f"{RES}/tide"]
     + ([f"{RES}/tables/transition.csv"] if GRID["probe"]["enabled"] else [])
 )
 

@@ -1,5 +1,8 @@
 # Training stage: one job per cell. Rerun one cell by asking for its metrics.json
-# (add --forcerun to redo it); a killed cell resumes from its checkpoint/ when rerun.
+# (add --forcerun to redo it: a forced rerun retrains from scratch); a killed cell resumes from its
+# checkpoint/ when rerun. A cell's identity is its spec hash (benchmarks/grids/spec.py): rule
+# cell_spec rewrites runs/<cell>/spec.json when the hash changes (Snakemake's params trigger), so
+# editing a grid entry reruns exactly the cells it decides, their students and the analysis.
 #
 # Resources come from the grid's `resources` and are what snakemake-executor-plugin-slurm turns
 # into sbatch options (profiles in workflow/profiles/): a CPU cell asks for `threads` cores
@@ -10,9 +13,25 @@
 # resubmitted bigger and resumes from its last checkpoint.
 
 
+rule cell_spec:
+    output:
+        f"{RES}/runs/{{dataset}}/{{noise}}-{{rate}}/{{detector}}/{{method}}/seed{{seed}}/spec.json",
+    wildcard_constraints:
+        noise="clean|cls|loc|combined|missing",
+        rate=r"[0-9.]+",
+        seed=r"\d+",
+    log:
+        f"{RES}/logs/spec/{{dataset}}/{{noise}}-{{rate}}/{{detector}}/{{method}}/seed{{seed}}.log",
+    localrule: True
+    params:
+        spec_hash=spec_hash,
+    run:
+        write_cell_spec(wildcards, output[0], log[0])
+
+
 rule train_cell:
     input:
-        train_inputs,
+        unpack(train_inputs),
     output:
         metrics=f"{RES}/runs/{{dataset}}/{{noise}}-{{rate}}/{{detector}}/{{method}}/seed{{seed}}/metrics.json",
         probe=f"{RES}/runs/{{dataset}}/{{noise}}-{{rate}}/{{detector}}/{{method}}/seed{{seed}}/probe.csv",
@@ -35,11 +54,9 @@ rule train_cell:
         gpu=GRID["resources"]["gpu"],
         cpus_per_gpu=GRID["resources"]["cpus_per_gpu"],
     params:
-        grid=GRID_FILE,
-        cell="{dataset}/{noise}-{rate}/{detector}/{method}/seed{seed}",
         processes=max(1, GRID["resources"]["gpu"]),
     shell:
-        "python -m benchmarks.train --grid {params.grid} --cell {params.cell} --threads {threads} "
+        "python -m benchmarks.train --spec {input.spec} --threads {threads} "
         "--processes {params.processes} > {log} 2>&1"
 
 
@@ -59,18 +76,17 @@ rule export_weights:
     conda:
         "../../environment.yml"
     params:
-        grid=GRID_FILE,
-        cell="{dataset}/{noise}-{rate}/{detector}/{method}/seed{seed}",
+        cell_dir=lambda wildcards, input: os.path.dirname(input.metrics),
     shell:
-        "python -m benchmarks.export_weights --grid {params.grid} --cell {params.cell} > {log} 2>&1"
+        "python -m benchmarks.export_weights --cell-dir {params.cell_dir} > {log} 2>&1"
 
 
 # Compute accounting of the grid: every cell's cost.json (GPU-hours, CPU core-hours, resumes) in
 # one table with totals per detector.
 rule cost_summary:
     input:
+        cells=f"{RES}/cells.json",
         costs=[cell_path(c, "cost.json") for c in CELLS],
-        metrics=[cell_path(c, "metrics.json") for c in CELLS],
     output:
         csv=f"{RES}/tables/compute.csv",
         md=f"{RES}/tables/compute.md",
@@ -78,7 +94,19 @@ rule cost_summary:
         f"{RES}/logs/analysis/compute_summary.log",
     conda:
         "../../environment.yml"
-    params:
-        runs=runs_dir,
     shell:
-        "python -m analysis.cost_summary --runs {params.runs} --out {output.csv} --markdown {output.md} > {log} 2>&1"
+        "python -m analysis.cost_summary --cells {input.cells} --out {output.csv} --markdown {output.md} > {log} 2>&1"
+
+
+# The cells of the grid, exactly those of the DAG: every analysis and report rule reads this list
+# (analysis/cell_files.py) instead of globbing runs/, so cells dropped from the grid stay out.
+rule cell_manifest:
+    input:
+        metrics=[cell_path(c, "metrics.json") for c in CELLS],
+    output:
+        f"{RES}/cells.json",
+    log:
+        f"{RES}/logs/analysis/cell_manifest.log",
+    localrule: True
+    run:
+        write_cell_manifest(input.metrics, output[0], log[0])

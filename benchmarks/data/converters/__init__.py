@@ -38,6 +38,8 @@ from benchmarks.errors import InputError
 log = logging.getLogger("benchmarks.data")
 
 SPLITS = ("train", "val")
+#: Written into every dataset directory the suite makes; ``--force`` replaces only such directories.
+MARKER = ".noisy-det-repro-dataset"
 
 
 def box_polygon(x: float, y: float, w: float, h: float) -> list[list[float]]:
@@ -115,15 +117,23 @@ def staged_dir(out: str | os.PathLike, *, force: bool = False) -> Iterator[Path]
 
     An existing ``out`` is an :class:`InputError` unless ``force``; with ``force`` it is replaced
     only after the new directory is complete (the old one is moved aside, then deleted), so a
-    failed rebuild keeps the old data. On any exception the temporary directory is removed.
+    failed rebuild keeps the old data, and only when it is a directory this suite wrote (it holds
+    :data:`MARKER`): ``--force`` never deletes a directory it did not make, such as a source
+    dataset. On any exception the temporary directory is removed.
     """
     out = Path(out)
-    if (out.exists() or out.is_symlink()) and not force:
-        raise InputError("output directory already exists (pass --force to replace it)", path=out)
+    if out.exists() or out.is_symlink():
+        if not force:
+            raise InputError("output directory already exists (pass --force to replace it)", path=out)
+        if out.is_symlink() or not (out / MARKER).is_file():
+            raise InputError(
+                f"refusing to replace it with --force: it was not written by this suite (no {MARKER} in it)", path=out
+            )
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{out.name}.", dir=out.parent))
     try:
         yield tmp
+        (tmp / MARKER).write_text("written by noisy-det-repro; --force may replace this directory\n")
         if out.exists() or out.is_symlink():
             old = Path(tempfile.mkdtemp(prefix=f".old-{out.name}.", dir=out.parent))
             os.replace(out, old / "x")
@@ -134,6 +144,17 @@ def staged_dir(out: str | os.PathLike, *, force: bool = False) -> Iterator[Path]
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def check_src_out(src: str | os.PathLike, out: str | os.PathLike) -> None:
+    """Refuse an output directory equal to, inside or containing the source dataset."""
+    src_r, out_r = Path(src).resolve(), Path(out).resolve()
+    if out_r == src_r:
+        raise InputError("--out is the source dataset itself; write the converted dataset elsewhere", path=out)
+    if out_r.is_relative_to(src_r):
+        raise InputError(f"--out lies inside the source dataset {src}; write it outside", path=out)
+    if src_r.is_relative_to(out_r):
+        raise InputError(f"--out contains the source dataset {src}; replacing it would delete the source", path=out)
 
 
 def link_images(stage: Path, name: str, target: Path) -> None:

@@ -1,0 +1,147 @@
+"""The one reader of a grid's cells for every table, figure and report.
+
+The DAG writes ``results/<grid>/cells.json`` (rule ``cell_manifest``) from exactly the cells'
+``metrics.json`` files it hands that rule, together with the grid's dataset sources and method
+entries. Analysis scripts take ``--cells results/<grid>/cells.json`` and read the cells listed
+there and nothing else: a cell dropped from the grid (its directory still on disk) is not in the
+manifest and so not in any table. :func:`discover` globs a runs directory for interactive use only
+(``python -m analysis.cell_files --runs DIR`` writes a manifest for an ad-hoc set of cells).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from benchmarks.errors import InputError, run_cli
+
+MANIFEST_VERSION = 1
+MANIFEST_FILE = "cells.json"  # results/<grid>/cells.json
+
+
+@dataclass(frozen=True)
+class CellRef:
+    """One cell of the manifest: its id parts and its directory (``metrics.json``'s parent)."""
+
+    id: str
+    dir: Path
+    dataset: str
+    noise: str
+    rate: float
+    detector: str
+    method: str
+    seed: int
+
+    def file(self, name: str) -> Path:
+        return self.dir / name
+
+    @property
+    def metrics_file(self) -> Path:
+        return self.dir / "metrics.json"
+
+    def metrics(self) -> dict:
+        return _read_json(self.metrics_file)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    grid: str
+    cells: list[CellRef]
+    datasets: dict = field(default_factory=dict)  # dataset id -> source (synthetic, voc, coco, ...)
+    methods: dict = field(default_factory=dict)  # method entry -> {method, params, teacher, ...}
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        with open(path, "rb") as fh:
+            return json.load(fh)
+    except FileNotFoundError:
+        raise InputError("file not found", path=path) from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"invalid JSON ({exc.msg})", path=path, where=f"line {exc.lineno}") from None
+
+
+def _ref_from_dir(cell_dir: Path, cell_id: str) -> CellRef:
+    parts = cell_id.split("/")
+    if len(parts) != 5 or "-" not in parts[1] or not parts[4].startswith("seed"):
+        raise InputError(f"malformed cell id '{cell_id}'", path=cell_dir)
+    noise, rate = parts[1].rsplit("-", 1)
+    return CellRef(cell_id, Path(cell_dir), parts[0], noise, float(rate), parts[2], parts[3], int(parts[4][4:]))
+
+
+def ref_of_metrics(metrics_file: str | os.PathLike) -> CellRef:
+    """The cell a ``metrics.json`` belongs to (its id as recorded in the file)."""
+    metrics_file = Path(metrics_file)
+    rec = _read_json(metrics_file)
+    if "cell" not in rec:
+        raise InputError("metrics.json without a 'cell' id", path=metrics_file)
+    return _ref_from_dir(metrics_file.parent, rec["cell"])
+
+
+def write_manifest(out: str | os.PathLike, metrics_files: Iterable[str | os.PathLike], *, grid: dict) -> Manifest:
+    """Write ``cells.json`` for exactly ``metrics_files`` (atomically); return it."""
+    from benchmarks.atomic import write_json
+
+    refs = sorted((ref_of_metrics(m) for m in metrics_files), key=lambda r: r.id)
+    doc = {
+        "version": MANIFEST_VERSION,
+        "grid": grid["name"],
+        "datasets": {name: ds["source"] for name, ds in grid["datasets"].items()},
+        "methods": grid.get("methods") or {},
+        "cells": [{"id": r.id, "dir": os.path.relpath(r.dir, Path(out).parent)} for r in refs],
+    }
+    write_json(Path(out), doc)
+    return Manifest(doc["grid"], refs, doc["datasets"], doc["methods"])
+
+
+def read_manifest(path: str | os.PathLike) -> Manifest:
+    """The cells (and grid facts) of a ``cells.json``; cell directories are relative to it."""
+    path = Path(path)
+    doc = _read_json(path)
+    if not isinstance(doc, dict) or "cells" not in doc:
+        raise InputError("not a cell manifest (no 'cells'); rule cell_manifest writes it", path=path)
+    refs = []
+    for i, entry in enumerate(doc["cells"]):
+        try:
+            refs.append(_ref_from_dir(path.parent / entry["dir"], entry["id"]))
+        except (KeyError, TypeError):
+            raise InputError(f"cell entry {i} lacks 'id' or 'dir'", path=path) from None
+    return Manifest(doc.get("grid", ""), refs, dict(doc.get("datasets") or {}), dict(doc.get("methods") or {}))
+
+
+def cells_of(source: str | os.PathLike | Manifest | Sequence[CellRef]) -> list[CellRef]:
+    """Cells from a manifest path, a Manifest or a list of CellRefs (what every analysis accepts)."""
+    if isinstance(source, Manifest):
+        return list(source.cells)
+    if isinstance(source, (str, os.PathLike)):
+        return list(read_manifest(source).cells)
+    return list(source)
+
+
+def discover(runs_dir: str | os.PathLike) -> list[CellRef]:
+    """Every finished cell under a runs directory. For interactive use; the DAG uses manifests."""
+    runs_dir = Path(runs_dir)
+    if not runs_dir.is_dir():
+        raise InputError("runs directory not found", path=runs_dir)
+    return [ref_of_metrics(m) for m in sorted(runs_dir.glob("*/*/*/*/seed*/metrics.json"))]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m analysis.cell_files", description=__doc__.split("\n\n")[0])
+    p.add_argument("--runs", required=True, type=Path, help="a runs directory to list (interactive use)")
+    p.add_argument("--out", required=True, type=Path, help="the cells.json to write")
+    p.add_argument("--grid-name", default="adhoc", help="grid name recorded in the manifest")
+    args = p.parse_args(argv)
+    refs = discover(args.runs)
+    write_manifest(args.out, [r.metrics_file for r in refs], grid={"name": args.grid_name, "datasets": {}})
+    print(f"{len(refs)} cells -> {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))
