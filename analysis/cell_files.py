@@ -74,20 +74,22 @@ def _ref_from_dir(cell_dir: Path, cell_id: str) -> CellRef:
     return CellRef(cell_id, Path(cell_dir), parts[0], noise, float(rate), parts[2], parts[3], int(parts[4][4:]))
 
 
+def _id_from_path(cell_dir: Path) -> str:
+    return "/".join(Path(cell_dir).parts[-5:])
+
+
 def ref_of_metrics(metrics_file: str | os.PathLike) -> CellRef:
-    """The cell a ``metrics.json`` belongs to (its id as recorded in the file)."""
+    """The cell a ``metrics.json`` belongs to: its directory ``<dataset>/<noise>-<rate>/<detector>/
+    <method>/seed<k>`` is the cell id (DESIGN.md's layout)."""
     metrics_file = Path(metrics_file)
-    rec = _read_json(metrics_file)
-    if "cell" not in rec:
-        raise InputError("metrics.json without a 'cell' id", path=metrics_file)
-    return _ref_from_dir(metrics_file.parent, rec["cell"])
+    return _ref_from_dir(metrics_file.parent, _id_from_path(metrics_file.parent))
 
 
-def write_manifest(out: str | os.PathLike, metrics_files: Iterable[str | os.PathLike], *, grid: dict) -> Manifest:
-    """Write ``cells.json`` for exactly ``metrics_files`` (atomically); return it."""
+def write_manifest(out: str | os.PathLike, cells: Iterable[str | os.PathLike | CellRef], *, grid: dict) -> Manifest:
+    """Write ``cells.json`` for exactly ``cells`` (metrics.json paths or CellRefs), atomically; return it."""
     from benchmarks.atomic import write_json
 
-    refs = sorted((ref_of_metrics(m) for m in metrics_files), key=lambda r: r.id)
+    refs = sorted((c if isinstance(c, CellRef) else ref_of_metrics(c) for c in cells), key=lambda r: r.id)
     doc = {
         "version": MANIFEST_VERSION,
         "grid": grid["name"],
@@ -124,11 +126,15 @@ def cells_of(source: str | os.PathLike | Manifest | Sequence[CellRef]) -> list[C
 
 
 def discover(runs_dir: str | os.PathLike) -> list[CellRef]:
-    """Every finished cell under a runs directory. For interactive use; the DAG uses manifests."""
+    """Every cell directory under a runs directory. For interactive use; the DAG uses manifests."""
     runs_dir = Path(runs_dir)
     if not runs_dir.is_dir():
         raise InputError("runs directory not found", path=runs_dir)
-    return [ref_of_metrics(m) for m in sorted(runs_dir.glob("*/*/*/*/seed*/metrics.json"))]
+    refs = []
+    for cdir in sorted(p for p in runs_dir.glob("*/*/*/*/seed*") if p.is_dir()):
+        m = cdir / "metrics.json"
+        refs.append(ref_of_metrics(m) if m.is_file() else _ref_from_dir(cdir, _id_from_path(cdir)))
+    return refs
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -138,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--grid-name", default="adhoc", help="grid name recorded in the manifest")
     args = p.parse_args(argv)
     refs = discover(args.runs)
-    write_manifest(args.out, [r.metrics_file for r in refs], grid={"name": args.grid_name, "datasets": {}})
+    write_manifest(args.out, refs, grid={"name": args.grid_name, "datasets": {}})
     print(f"{len(refs)} cells -> {args.out}", file=sys.stderr)
     return 0
 

@@ -65,7 +65,10 @@ COLUMNS = [
 
 # ------------------------------------------------------------------------------- discovery
 def cell_identity(ref: CellRef) -> dict:
-    """The cell's identity as its metrics.json records it."""
+    """The cell's identity as its metrics.json records it (a cell still training: from its id)."""
+    if not ref.metrics_file.is_file():
+        return {"dataset": ref.dataset, "noise": ref.noise, "rate": ref.rate, "detector": ref.detector,
+                "method": ref.method, "seed": ref.seed}  # fmt: skip
     rec = read_json(ref.metrics_file)
     keys = ("dataset", "noise", "rate", "detector", "method", "seed")
     missing = [k for k in keys if k not in rec] if isinstance(rec, dict) else list(keys)

@@ -65,3 +65,13 @@ def tiny_grid(tmp_path_factory) -> Path:
     path, _ = make_grid(tmp)
     build_data(path)
     return path
+
+
+def manifest(runs: Path, name: str = "t") -> Path:
+    """The cells.json of every cell directory under ``runs`` (what rule cell_manifest writes for a
+    grid's cells): the analysis CLIs read cells from it, never by globbing runs/."""
+    from analysis.cell_files import discover, write_manifest
+
+    out = runs.parent / "cells.json"
+    write_manifest(out, discover(runs), grid={"name": name, "datasets": {}})
+    return out

@@ -7,6 +7,7 @@ import json
 import math
 
 import pytest
+from conftest import manifest
 
 from analysis.cost_table import build_table, main
 
@@ -28,7 +29,7 @@ def test_ratios_are_to_the_paired_baseline_and_averaged_over_seeds(tmp_path):
     _cell(runs, "eldet", 0, 120.0, 1500.0)
     _cell(runs, "eldet", 1, 300.0, 1100.0)
     _cell(runs, "eldet", 2, 50.0, 900.0)  # no baseline of seed 2: no ratio
-    rows = build_table(runs, published=False)
+    rows = build_table(manifest(runs), published=False)
     cells = {(r["method"], r["seed"]): r for r in rows if r["level"] == "cell"}
     assert cells[("eldet", 0)]["time_ratio"] == pytest.approx(1.2)
     assert cells[("eldet", 1)]["time_ratio"] == pytest.approx(1.5)
@@ -46,7 +47,7 @@ def test_gpu_memory_is_preferred_and_published_rows_follow(tmp_path):
     _cell(runs, "baseline", 0, 100.0, 5000.0, gpu_mb=800.0)
     _cell(runs, "eldet", 0, 110.0, 5000.0, gpu_mb=1000.0)
     out = tmp_path / "cost.csv"
-    assert main(["--runs", str(runs), "--out", str(out), "--markdown", str(tmp_path / "cost.md")]) == 0
+    assert main(["--cells", str(manifest(runs)), "--out", str(out), "--markdown", str(tmp_path / "cost.md")]) == 0
     rows = list(csv.DictReader(out.open()))
     eldet = next(r for r in rows if r["level"] == "cell" and r["method"] == "eldet")
     assert eldet["memory_kind"] == "gpu" and float(eldet["memory_ratio"]) == pytest.approx(1.25)

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import manifest
 
 from analysis.matching_stability import assignment_vector, consistency, instability, mean_instability
 from benchmarks.methods.dn_queries import dn_attention_mask, flip_labels, noise_boxes
@@ -267,7 +268,7 @@ def test_matching_plots_from_probe_columns(tmp_path):
     other.mkdir(parents=True)
     (other / "probe.csv").write_text("epoch,AP\n1,0.2\n")
     out = tmp_path / "fig"
-    assert main(["--runs", str(runs), "--out-dir", str(out), "--no-progress"]) == 0
+    assert main(["--cells", str(manifest(runs)), "--out-dir", str(out), "--no-progress"]) == 0
     assert (out / "synth__clean-0__deformable_detr.png").is_file()
     assert not list(out.glob("*retinanet*"))
     rows = list(_csv.DictReader((out / "matching_stability.csv").open()))

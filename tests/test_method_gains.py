@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 
 import pytest
+from conftest import manifest
 from scipy import stats
 
 from analysis.method_gains import main
@@ -28,7 +29,7 @@ def _cell(runs: Path, method: str, seed: int, ap: float, ap50: float, *, detecto
 
 def _run(tmp_path: Path, runs: Path) -> dict[tuple, dict]:
     out, md = tmp_path / "gains.csv", tmp_path / "gains.md"
-    assert main(["--runs", str(runs), "--out", str(out), "--markdown", str(md)]) == 0
+    assert main(["--cells", str(manifest(runs)), "--out", str(out), "--markdown", str(md)]) == 0
     assert md.read_text().startswith("# Method gains")
     return {(r["detector"], r["method"]): r for r in csv.DictReader(out.open())}
 
@@ -73,13 +74,14 @@ def test_detr_matching_stability_columns_are_epoch_means(tmp_path):
 
 
 def test_bad_runs_fail_naming_the_file(tmp_path):
-    with pytest.raises(InputError, match="runs directory not found"):
-        main(["--runs", str(tmp_path / "nope"), "--out", str(tmp_path / "g.csv")])
-    d = tmp_path / "runs" / "c"
+    with pytest.raises(InputError, match="file not found") as exc:
+        main(["--cells", str(tmp_path / "nope.json"), "--out", str(tmp_path / "g.csv")])
+    assert "nope.json" in str(exc.value)
+    d = tmp_path / "runs" / "synth" / "combined-0.4" / "retinanet" / "baseline" / "seed0"
     d.mkdir(parents=True)
     (d / "metrics.json").write_text(json.dumps({"dataset": "synth"}))
     with pytest.raises(InputError, match="lacks") as exc:
-        main(["--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "g.csv")])
+        main(["--cells", str(manifest(tmp_path / "runs")), "--out", str(tmp_path / "g.csv")])
     assert "metrics.json" in str(exc.value)
     assert not (tmp_path / "g.csv").exists()
 

@@ -37,7 +37,10 @@ BAD = [
     (_params("dn_detr", num_groups=2.5), ["methods.dn_detr.params.num_groups", "integer"]),
     (_params("bckd", loc_overlap="iou3"), ["methods.bckd.params.loc_overlap", "'iou3'"]),
     (lambda g: g["methods"]["bckd"].pop("teacher"), ["methods.bckd.teacher is missing"]),
-    (lambda g: g["methods"]["dn_detr"].update(detectors=["deformable_detr", "dino"]), ["methods.dn_detr", "'dino'", "scope"]),  # fmt: skip
+    (
+        lambda g: g["methods"]["dn_detr"].update(detectors=["deformable_detr", "dino"]),
+        ["methods.dn_detr", "'dino'", "scope"],
+    ),  # fmt: skip
     (lambda g: g["methods"]["od_detr"].update(detectors=None, noise=None), ["methods.od_detr", "'dino'"]),
 ]
 

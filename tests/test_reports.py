@@ -44,6 +44,15 @@ def _cell(root: Path, det: str, method: str, noise: str, rate: float, seed: int,
     (d / "cost.json").write_text(json.dumps({"epochs": epochs, "train_seconds": 7200.0, "peak_gpu_mb": None}))
 
 
+def _manifest(root, datasets: dict) -> None:
+    """The grid's cells.json (rule cell_manifest): the cells on disk and the datasets' sources."""
+    from analysis.cell_files import discover, write_manifest
+
+    runs = root / "g" / "runs"
+    grid = {"name": "g", "datasets": {k: {"source": v} for k, v in datasets.items()}}
+    write_manifest(root / "g" / "cells.json", discover(runs), grid=grid)
+
+
 @pytest.fixture()
 def voc_grid(tmp_path):
     """A 'voc' grid: DINO baseline/ELDET at combined-0.4 (3 seeds) and clean baseline (2 seeds)."""
@@ -54,7 +63,7 @@ def voc_grid(tmp_path):
         _cell(tmp_path, "dino", "eldet", "combined", 0.4, s, eldet[s])
     for s in range(2):
         _cell(tmp_path, "dino", "baseline", "clean", 0.0, s, 0.75 + 0.01 * s)
-    (tmp_path / "g" / "grid.resolved.yaml").write_text(yaml.safe_dump({"datasets": {"voc": {"source": "voc"}}}))
+    _manifest(tmp_path, {"voc": "voc"})
     return reproduction.load_context(tmp_path, "g"), base, eldet
 
 
@@ -89,7 +98,7 @@ def test_compare_maps_rows_to_cells(voc_grid):
 
 def test_compare_epochs_must_match(tmp_path):
     _cell(tmp_path, "dino", "baseline", "clean", 0.0, 0, 0.5, epochs=24)
-    (tmp_path / "g" / "grid.resolved.yaml").write_text(yaml.safe_dump({"datasets": {"coco": {"source": "coco"}}}))
+    _manifest(tmp_path, {"coco": "coco"})
     # the cell is 'voc' on disk; the OD-DETR DINO rows are coco, 12 or 24 epochs
     ctx = reproduction.load_context(tmp_path, "g")
     assert reproduction.dataset_map(ctx.datasets)["voc"] == ("voc", False)
@@ -97,6 +106,7 @@ def test_compare_epochs_must_match(tmp_path):
     mpath = next((tmp_path / "g" / "runs").glob("coco/*/*/*/*/metrics.json"))
     rec = json.loads(mpath.read_text())
     mpath.write_text(json.dumps({**rec, "dataset": "coco"}))
+    _manifest(tmp_path, {"coco": "coco"})
     f = reproduction.compare(reproduction.load_context(tmp_path, "g"), "od_detr", ["Table 1"])
     dino = f[
         (f["detector"] == "dino") & (f["method"] == "baseline") & (f["metric"] == "AP") & (f["setting"] == "4scale")

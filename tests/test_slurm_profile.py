@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO
+from conftest import REPO, manifest
 
 from analysis import cost_summary
 
@@ -128,8 +128,8 @@ def test_cost_summary_totals(tmp_path):
         (runs / cell).mkdir(parents=True)
         (runs / cell / "cost.json").write_text(json.dumps({"cell": cell, "device": "x", "epochs": 12, **cost}))
     out, md = tmp_path / "cost.csv", tmp_path / "cost.md"
-    assert cost_summary.main(["--runs", str(runs), "--out", str(out), "--markdown", str(md)]) == 0
-    rows = {r["cell"]: r for r in cost_summary.read_costs(runs)}
+    assert cost_summary.main(["--cells", str(manifest(runs)), "--out", str(out), "--markdown", str(md)]) == 0
+    rows = {r["cell"]: r for r in cost_summary.read_costs(manifest(runs))}
     # 8 GPUs x (3000 + 600) s = 8 GPU-hours; 6 threads x 8 processes x 1 h = 48 core-hours
     assert rows["synth/clean-0/retinanet/baseline/seed0"]["gpu_hours"] == 8.0
     assert rows["synth/clean-0/retinanet/baseline/seed0"]["cpu_core_hours"] == 48.0
@@ -143,5 +143,7 @@ def test_cost_summary_without_cells_is_an_input_error(tmp_path):
     (tmp_path / "runs").mkdir()
     from benchmarks.errors import run_cli
 
-    assert run_cli(cost_summary.main, ["--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "c.csv")]) != 0
+    assert (
+        run_cli(cost_summary.main, ["--cells", str(manifest(tmp_path / "runs")), "--out", str(tmp_path / "c.csv")]) != 0
+    )
     assert not (tmp_path / "c.csv").exists()

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import manifest
 
 from analysis import tide as T
 from analysis import tide_report as R
@@ -246,7 +247,7 @@ def test_report(tmp_path, caplog):
     runs = fake_runs(tmp_path)
     out = tmp_path / "tide"
     with caplog.at_level(logging.INFO, logger="analysis.tide_report"):
-        assert R.main(["--runs", str(runs), "--out-dir", str(out), "--no-progress"]) == 0
+        assert R.main(["--cells", str(manifest(runs)), "--out-dir", str(out), "--no-progress"]) == 0
     assert any("skip" in r.message and "seed7" in r.message for r in caplog.records)
     cells = pd.read_csv(out / "tide_cells.csv")
     assert list(cells.columns) == R.CELL_COLUMNS and len(cells) == 16
@@ -271,7 +272,7 @@ def test_report(tmp_path, caplog):
 
 def test_report_empty(tmp_path):
     (tmp_path / "runs").mkdir()
-    assert R.main(["--runs", str(tmp_path / "runs"), "--out-dir", str(tmp_path / "o"), "--no-progress"]) == 0
+    assert R.main(["--cells", str(manifest(tmp_path / "runs")), "--out-dir", str(tmp_path / "o"), "--no-progress"]) == 0
     assert (tmp_path / "o" / "tide_cells.csv").read_text().strip() == ",".join(R.CELL_COLUMNS)
-    with pytest.raises(InputError, match="runs directory not found"):
-        R.main(["--runs", str(tmp_path / "nope"), "--out-dir", str(tmp_path / "o")])
+    with pytest.raises(InputError, match="nope.json: file not found"):
+        R.main(["--cells", str(tmp_path / "nope.json"), "--out-dir", str(tmp_path / "o")])

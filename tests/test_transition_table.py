@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import manifest
 from scipy import stats
 
 from analysis import transition_plots as P
@@ -92,7 +93,7 @@ def test_closed_form_values():
 
 def test_table_values(runs, tmp_path):
     out, md = tmp_path / "tables" / "transition.csv", tmp_path / "tables" / "transition.md"
-    code = run_cli(TT.main, ["--runs", str(runs), "--out", str(out), "--markdown", str(md), "--no-progress"])
+    code = run_cli(TT.main, ["--cells", str(manifest(runs)), "--out", str(out), "--markdown", str(md), "--no-progress"])
     assert code == 0
     rows = read_rows(out)
     assert [r["level"] for r in rows] == ["setting"] * 4 + ["rate_mean"] * 2 + ["dataset_mean"]
@@ -146,7 +147,9 @@ def test_table_values(runs, tmp_path):
 
 def test_clean_labels_option(runs, tmp_path):
     out = tmp_path / "clean.csv"
-    assert run_cli(TT.main, ["--runs", str(runs), "--out", str(out), "--labels", "clean", "--no-progress"]) == 0
+    assert (
+        run_cli(TT.main, ["--cells", str(manifest(runs)), "--out", str(out), "--labels", "clean", "--no-progress"]) == 0
+    )
     row = read_rows(out)[0]
     # clean curves: CA c = 1.0 -> 4, GTBA c = 1.5 -> 5 for every seed: constant difference, no test
     assert row["labels"] == "clean" and row["ca_mean"] == "4.0000" and row["gtba_mean"] == "5.0000"
@@ -187,7 +190,7 @@ def test_discovery_identity_and_horizon(tmp_path):
     (empty / "probe.csv").write_text(HEADER + "\n")
     # no clean labels: those curves are absent, not an error
     write_cell(root, "coco", "loc", 0.3, "gfl", "eldet", 6, 1.0, 2.0, clean=False)
-    runs = TT.collect_runs(root, progress=False)
+    runs = TT.collect_runs(manifest(root), progress=False)
     assert [(r["dataset"], r["noise"], r["rate"], r["detector"], r["method"], r["seed"]) for r in runs] == [
         ("coco", "loc", 0.3, "gfl", "eldet", 4), ("coco", "loc", 0.3, "gfl", "eldet", 6)
     ]  # fmt: skip
@@ -198,11 +201,11 @@ def test_discovery_identity_and_horizon(tmp_path):
 
 def test_table_errors(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
-    assert run_cli(TT.main, ["--runs", str(tmp_path / "empty"), "--out", str(tmp_path / "t.csv")]) == 2
-    assert "no probe.csv with probe rows" in capsys.readouterr().err
+    assert run_cli(TT.main, ["--cells", str(manifest(tmp_path / "empty")), "--out", str(tmp_path / "t.csv")]) == 2
+    assert "no cell with probe rows" in capsys.readouterr().err
     d = write_cell(tmp_path / "runs", "voc", "cls", 0.2, "fcos", "baseline", 0, 1.0, 2.0)
     (d / "probe.csv").write_text(HEADER + "\n1,100,0.01,0.5,0.3,0.2,oops,,,,0.2\n")
-    assert run_cli(TT.main, ["--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "t.csv")]) == 2
+    assert run_cli(TT.main, ["--cells", str(manifest(tmp_path / "runs")), "--out", str(tmp_path / "t.csv")]) == 2
     err = capsys.readouterr().err
     assert "probe.csv (line 2)" in err and "'oops' is not a number" in err
     assert not (tmp_path / "t.csv").exists()
@@ -219,7 +222,7 @@ def test_plots(tmp_path):
         for seed, (ca_c, g_c) in enumerate([(1.0, 2.5), (1.2, 10.3)]):  # seed1 GTBA: no transition (note)
             write_cell(root, "voc", "combined", 0.4, det, "baseline", seed, ca_c, g_c, clean=seed == 0)
     out = tmp_path / "fig"
-    assert run_cli(P.main, ["--runs", str(root), "--out-dir", str(out), "--no-progress"]) == 0
+    assert run_cli(P.main, ["--cells", str(manifest(root)), "--out-dir", str(out), "--no-progress"]) == 0
     cells = sorted((out / "cells").iterdir())
     assert len(cells) == 8  # 4 cells x (png, svg)
     for p in cells:
@@ -234,9 +237,9 @@ def test_plots(tmp_path):
 
 def test_plots_summary_only_and_frame(runs, tmp_path):
     out = tmp_path / "fig"
-    assert run_cli(P.main, ["--runs", str(runs), "--out-dir", str(out), "--no-cells", "--no-progress"]) == 0
+    assert run_cli(P.main, ["--cells", str(manifest(runs)), "--out-dir", str(out), "--no-cells", "--no-progress"]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["summary__voc__baseline__combined.png", "summary__voc__baseline__combined.svg"]  # fmt: skip
-    df = P.transitions_frame(TT.collect_runs(runs, progress=False))
+    df = P.transitions_frame(TT.collect_runs(manifest(runs), progress=False))
     sub = df[(df.detector == "fcos") & (df.rate == 0.2)]
     assert sorted(sub[sub.metric == "CA"]["epoch"]) == sorted(c for c, _ in expected("fcos", 0.2))
     assert sorted(sub[sub.metric == "GTBA"]["epoch"]) == sorted(g for _, g in expected("fcos", 0.2) if g)
@@ -245,4 +248,4 @@ def test_plots_summary_only_and_frame(runs, tmp_path):
 def test_module_entry_points_help():
     for mod in ("analysis.transition_table", "analysis.transition_plots"):
         run = subprocess.run([sys.executable, "-m", mod, "--help"], capture_output=True, text=True, cwd=REPO)
-        assert run.returncode == 0 and "--runs" in run.stdout
+        assert run.returncode == 0 and "--cells" in run.stdout

@@ -81,17 +81,58 @@ def test_smoke_grid_runs_end_to_end(smoke_results):
 
 
 def test_one_cell_is_a_target_and_reruns_alone(smoke_results):
+    """The README's redo: --forcerun retrains the cell from scratch (not a reload of its last epoch)."""
     target = smoke_results / "runs/synth/clean-0/retinanet/baseline/seed0/metrics.json"
-    before = target.stat().st_mtime
+    before = json.loads(target.read_text())
     others = {p: p.stat().st_mtime for p in smoke_results.glob("runs/*/*/*/*/*/metrics.json") if p != target}
     out = run(
         [*SNAKEMAKE, "--cores", "2", "--configfile", "benchmarks/grids/smoke.yaml", "--config",
-         f"results_dir={smoke_results.parent}", "--forcerun", str(target)],
+         f"results_dir={smoke_results.parent}", "--forcerun", "train_cell", "--", str(target)],
         timeout=900,
     )  # fmt: skip
     assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
-    assert target.stat().st_mtime > before
+    log = (smoke_results / "logs/train/synth/clean-0/retinanet/baseline/seed0.log").read_text()
+    assert "starting fresh: the run of cell hash" in log and "a rerun retrains" in log, log[-2000:]
+    assert "resuming from" not in log
+    cost = json.loads((target.parent / "cost.json").read_text())
+    assert cost["resumes"] == 0 and cost["cell_hash"] == before["cell_hash"]
     assert all(p.stat().st_mtime == t for p, t in others.items())
+
+
+def _job_counts(text: str) -> dict[str, int]:
+    counts = {}
+    for line in text.splitlines():
+        w = line.split()
+        if len(w) == 2 and w[1].isdigit():
+            counts[w[0]] = int(w[1])
+    return counts
+
+
+def test_analysis_reads_only_the_cells_of_the_dag(smoke_results):
+    """A cell directory left on disk but not in the grid never reaches a table."""
+    import shutil
+
+    src = smoke_results / "runs/synth/clean-0/retinanet/baseline/seed0"
+    stray = smoke_results / "runs/synth/clean-0/retinanet/dropped/seed0"
+    shutil.copytree(src, stray)
+    try:
+        targets = [str(smoke_results / t) for t in ("tables/cost.csv", "tables/compute.csv", "tables/gains.csv",
+                                                    "tables/transition.csv", "tide")]  # fmt: skip
+        out = run(
+            [*SNAKEMAKE, "--cores", "2", "--configfile", "benchmarks/grids/smoke.yaml", "--config",
+             f"results_dir={smoke_results.parent}", "--forcerun", "cell_manifest", "--", *targets],
+            timeout=900,
+        )  # fmt: skip
+        assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
+        listed = [c["id"] for c in json.loads((smoke_results / "cells.json").read_text())["cells"]]
+        assert len(listed) == 4 and not any("dropped" in c for c in listed)
+        for table in ("tables/cost.csv", "tables/compute.csv", "tables/gains.csv", "tables/transition.csv",
+                      "tide/tide_cells.csv"):  # fmt: skip
+            text = (smoke_results / table).read_text()
+            assert "dropped" not in text, table
+        assert "baseline" in (smoke_results / "tables/cost.csv").read_text()
+    finally:
+        shutil.rmtree(stray)
 
 
 def test_dag_benchmark_builds_a_2000_cell_dag():
@@ -132,3 +173,34 @@ def test_a_teacher_cell_feeds_its_student_through_exported_weights(smoke_results
     rec = json.loads((student / "metrics.json").read_text())
     assert rec["teacher"] == "synth/clean-0/faster_rcnn/baseline/seed0" and rec["method_module"] == "baseline"
     assert (teacher / "weights.pth").stat().st_mtime < (student / "metrics.json").stat().st_mtime
+
+
+def test_an_edited_grid_reruns_exactly_the_changed_cells_fresh(smoke_results, tmp_path):
+    """Last in this module: it changes the smoke grid's faster_rcnn cells for the tests after it."""
+    import yaml
+
+    grid = yaml.safe_load((REPO / "benchmarks/grids/smoke.yaml").read_text())
+    grid["results_dir"] = str(smoke_results.parent)
+    grid["schedule"]["per_detector"] = {"faster_rcnn": {"epochs": 2}}
+    cfg = tmp_path / "smoke.yaml"  # an edited copy with the same name: the same results
+    cfg.write_text(yaml.safe_dump(grid))
+    dry = run([*SNAKEMAKE, "all", "-n", "--quiet", "rules", "--configfile", str(cfg)])
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    counts = _job_counts(dry.stdout + dry.stderr)
+    assert counts["cell_spec"] == 2 and counts["train_cell"] == 2, counts  # the two faster_rcnn cells only
+    assert "dataset" not in counts and "corrupt" not in counts
+    retina = {p: p.stat().st_mtime for p in smoke_results.glob("runs/*/*/retinanet/*/*/metrics.json")}
+    cells = [
+        smoke_results / f"runs/synth/{s}/faster_rcnn/baseline/seed0/metrics.json" for s in ("clean-0", "combined-0.4")
+    ]
+    out = run([*SNAKEMAKE, "--cores", "2", "--configfile", str(cfg), "--", *map(str, cells)], timeout=900)
+    assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
+    for m in cells:
+        rec = json.loads(m.read_text())
+        assert rec["identity"]["spec"]["schedule"]["epochs"] == 2
+        setting = m.parts[-5]
+        log = (smoke_results / f"logs/train/synth/{setting}/faster_rcnn/baseline/seed0.log").read_text()
+        assert "starting fresh: checkpoint is of cell hash" in log and "schedule.epochs: 1 -> 2" in log, log[-2000:]
+    assert all(p.stat().st_mtime == t for p, t in retina.items())
+    again = run([*SNAKEMAKE, "-n", "--quiet", "rules", "--configfile", str(cfg), "--", *map(str, cells)])
+    assert "Nothing to be done" in again.stdout + again.stderr, again.stdout + again.stderr

@@ -16,12 +16,12 @@
 rule cell_spec:
     output:
         f"{RES}/runs/{{dataset}}/{{noise}}-{{rate}}/{{detector}}/{{method}}/seed{{seed}}/spec.json",
+    log:
+        f"{RES}/logs/spec/{{dataset}}/{{noise}}-{{rate}}/{{detector}}/{{method}}/seed{{seed}}.log",
     wildcard_constraints:
         noise="clean|cls|loc|combined|missing",
         rate=r"[0-9.]+",
         seed=r"\d+",
-    log:
-        f"{RES}/logs/spec/{{dataset}}/{{noise}}-{{rate}}/{{detector}}/{{method}}/seed{{seed}}.log",
     localrule: True
     params:
         spec_hash=spec_hash,
