@@ -121,7 +121,8 @@ DETR_CASES = [("deformable_detr", {}), ("dino", {"dn": "remove"})]
 def test_kd_keys_absent_before_switch_on_and_zero_for_student_equal_teacher(detector, params):
     model = _model(detector, **params)
     assert not set(KD_KEYS) & set(_losses(model))  # nothing distilled before the switch-on
-    model.eldet_copy_student_to(0)
+    for i in range(len(model.eldet_teachers)):  # both teachers (two stages by default) = the student
+        model.eldet_copy_student_to(i)
     model.eldet_on[:] = True
     losses = _losses(model)
     # 0 up to float rounding: the student's pass (with grad) and the teacher's (no grad) may pick
@@ -136,7 +137,7 @@ def test_kd_keys_absent_before_switch_on_and_zero_for_student_equal_teacher(dete
 def test_kd_positive_finite_and_gradients_reach_only_the_student(detector, params):
     model = _model(detector, kd_all_layers=True, **params)
     with torch.no_grad():  # a teacher that differs from the student
-        for p in model.eldet_teachers[0].parameters():
+        for p in model.eldet_teachers.parameters():
             p.add_(0.05 * torch.randn_like(p))
     model.eldet_on[:] = True
     losses = _losses(model)
@@ -199,7 +200,7 @@ def test_apply_rejects_a_bad_dn_and_swaps_dino_head():
 
 
 # ------------------------------------------------------------------------------ smoke cell
-SMOKE_PARAMS = {"fallback_ca": 0.5, "fallback_gtba": 0.5}
+SMOKE_PARAMS = {"fallback_ca": 0.5, "fallback_gtba": 0.5, "cutoff_ca": 0.5, "cutoff_gtba": 0.5}
 
 
 @in_fresh_interpreter
