@@ -254,6 +254,21 @@ class ELDETMixin:
         self.register_buffer("eldet_frozen", torch.zeros(n, dtype=torch.bool))
         self.register_buffer("eldet_on", torch.zeros(len(TASKS), dtype=torch.bool))
 
+    def init_weights(self) -> None:
+        """The detector's own initialisation, then every teacher := the student.
+
+        The teachers sit in a plain ``nn.ModuleList``, which mmengine's recursive ``init_weights``
+        skips, so without this they keep the uninitialised tensors of their construction (e.g.
+        Deformable DETR's ``level_embed``), which PyTorch fills with NaN once deterministic
+        algorithms are on (``torch.utils.deterministic.fill_uninitialized_memory``), as every CPU
+        cell leaves them. The hook copies the student in again at iteration 0; this makes a model
+        that is built and initialised outside a runner finite too.
+        """
+        super().init_weights()
+        if hasattr(self, "eldet_teachers"):
+            for i in range(len(self.eldet_teachers)):
+                self.eldet_copy_student_to(i)
+
     # which teacher serves which task
     def eldet_teacher_index(self, task: str) -> int:
         return 0 if len(self.eldet_teachers) == 1 or task == "loc" else 1
