@@ -16,7 +16,7 @@ from benchmarks.errors import run_cli
 from benchmarks.grids import grid as G
 from benchmarks.methods.adele_hooks import update_switch
 from benchmarks.methods.adele_labels import correct_image
-from benchmarks.methods.losses.adele import bernoulli_consistency
+from benchmarks.methods.losses.adele import bernoulli_consistency, image_index_of_level, rows_of_level
 from benchmarks.methods.orsod_selection import annotation_losses, forget_rate, select_large_loss
 
 
@@ -48,6 +48,28 @@ def test_per_class_switch_on_follows_each_class_transition_and_the_fallback():
         assert info[k]["on"] == expected[k] and info[k]["how"] == "transition", (k, info[k])
         assert info[k]["detected"] <= info[k]["on"]
     assert info[flat]["on"] == fallback and info[flat]["how"] == "fallback" and info[flat]["detected"] is None
+
+
+def test_adele_default_cutoff_lets_a_late_bend_switch_a_class_on_when_detected():
+    """A class whose curve bends at epoch 8 of 12 is switched on at its detected transition, not by a
+    fallback at ceil(0.5 x 12) = 6 (the deadline before issue 17); a flat curve falls back at the
+    default cutoff ceil(0.85 x 12) = 11, ADELE's own cap (epoch 16 of its ~18.9 epochs)."""
+    from benchmarks.methods import adele
+    from benchmarks.methods.adele_hooks import AdeleHook
+
+    frac = adele.DEFAULTS["fallback_frac"]
+    hook = AdeleHook.__new__(AdeleHook)
+    hook.fallback_frac = frac
+    cutoff = hook.fallback_epoch(12)
+    assert cutoff == 11
+    b, c = 1.0, 3.0  # 1 + 3 ln 10 = 7.9 -> transition at epoch 8
+    assert _closed_form_transition(b, c) == 8
+    late, flat = {"on": None}, {"on": None}
+    for e in range(1, 12):
+        update_switch(late, _curve(0.7, b, c, range(1, e + 1)), e, r=0.9, fallback_epoch=cutoff)
+        update_switch(flat, [[x, 0.1] for x in range(1, e + 1)], e, r=0.9, fallback_epoch=cutoff)
+    assert (late["on"], late["how"], late["detected"]) == (8, "transition", 8)
+    assert (flat["on"], flat["how"]) == (11, "fallback")
 
 
 # ----------------------------------------------------------------------------- label correction
@@ -106,7 +128,7 @@ def test_correction_is_one_to_one_greedy_by_score_and_modes():
 def test_bernoulli_consistency_against_hand_computation():
     v1 = torch.tensor([[3.0, -3.0], [0.2, -0.1]])
     v2 = torch.tensor([[2.0, -4.0], [-0.3, 0.4]])
-    loss, mask = bernoulli_consistency([v1, v2], tau=0.8)
+    loss, mask = bernoulli_consistency([v1, v2], tau=0.8, images=torch.tensor([0, 1]))  # two images
 
     def sig(x):
         return 1 / (1 + math.exp(-x))
@@ -127,8 +149,28 @@ def test_bernoulli_consistency_against_hand_computation():
     assert mask.tolist() == want_mask
     assert float(loss) == pytest.approx(total / 2, rel=1e-5)
     assert float(loss) > 0
+    # ADELE's code: one mask per image (amax over classes and positions). Both rows in one image:
+    # row 0 is confident, so the whole image's consistency counts, row 1 included.
+    one_image, mask1 = bernoulli_consistency([v1, v2], tau=0.8, images=torch.tensor([0, 0]))
+    everything = 0.0
+    for n in range(2):
+        p1 = [sig(float(x)) for x in v1[n]]
+        p2 = [sig(float(x)) for x in v2[n]]
+        q = [min(max((a + b) / 2, 1e-3), 1 - 1e-3) for a, b in zip(p1, p2)]
+        everything += sum(kl(a, qk) + kl(b, qk) for a, b, qk in zip(p1, p2, q))
+    assert mask1.tolist() == [1.0, 1.0]
+    assert float(one_image) == pytest.approx(everything / 2, rel=1e-5)
+    assert float(one_image) > float(loss)  # a per-row mask would drop row 1
     same, _ = bernoulli_consistency([v1, v1.clone()], tau=0.8)
     assert float(same) == pytest.approx(0.0, abs=1e-7)
+
+
+def test_image_index_of_level_matches_the_row_layout():
+    x = torch.arange(2 * 3 * 2 * 2, dtype=torch.float).reshape(2, 3, 2, 2)  # B = 2, A*K = 3 (A = 3, K = 1)
+    rows, images = rows_of_level(x, 1), image_index_of_level(x, 1)
+    assert images.tolist() == [0] * 12 + [1] * 12
+    for r, b in zip(rows[:, 0].tolist(), images.tolist()):
+        assert r in x[b].flatten().tolist()  # every row of image b comes from image b's map
 
 
 def test_consistency_gradient_reaches_both_views():

@@ -3,10 +3,8 @@ ones train one step on CPU."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -60,21 +58,6 @@ def test_tiny_detector_trains_one_step(name):
 
     if "tiny" not in get_detector(name).configs:
         pytest.skip(f"{name} is a paper-size teacher only")
-    if get_detector(name).family == "detr" and not os.environ.get("NDR_ISOLATED"):
-        # A DETR built in a process where a training cell already ran in-process (earlier test
-        # files) gets NaN matching costs on its first step; the cause is process-wide state we have
-        # not pinned down (not the RNGs, not deterministic mode), so DETRs take this step in a fresh
-        # interpreter.
-        test_id = f"{Path(__file__).name}::test_tiny_detector_trains_one_step[{name}]"
-        out = subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", test_id],
-            cwd=Path(__file__).parent,
-            env={**os.environ, "NDR_ISOLATED": "1"},
-            capture_output=True,
-            text=True,
-        )
-        assert out.returncode == 0 and "1 passed" in out.stdout, out.stdout[-3000:] + out.stderr[-2000:]
-        return
     cfg = _load(name, "tiny")
     paper = _load(name, "paper")
     assert cfg.model.type == paper.model.type
@@ -82,6 +65,7 @@ def test_tiny_detector_trains_one_step(name):
     assert cfg.model[head].type == paper.model[head].type
     torch.manual_seed(0)
     model = _build(cfg, num_classes=4)
+    model.init_weights()  # as the runner does: DETRs hold uninitialised parameters until then
     assert sum(p.numel() for p in model.parameters()) < (TEACHERS.get(name, (0, 0, None))[2] or 3e6)
     model.train()
     samples, imgs = [], []
@@ -111,3 +95,44 @@ def test_unknown_detector_and_size():
         get_detector("yolo")
     with pytest.raises(InputError, match="no 'huge' config"):
         get_detector("fcos").config_path("huge")
+
+
+@pytest.fixture
+def deterministic_mode():
+    """What every CPU training cell leaves behind in its process: mmengine's ``set_random_seed(...,
+    deterministic=True)`` (``cfg.randomness``) calls ``torch.use_deterministic_algorithms(True)``."""
+    before = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)
+    yield
+    torch.use_deterministic_algorithms(before)
+
+
+@pytest.mark.parametrize("name", ["deformable_detr", "dino"])
+def test_the_order_dependent_detr_nan_is_uninitialised_memory_filled_under_deterministic_mode(name, deterministic_mode):
+    """The cause of the NaN matching costs that made the DETR tests run in fresh interpreters: mmdet's
+    DETRs create ``level_embed`` with ``torch.Tensor(...)`` (uninitialised memory) and fill it only in
+    ``init_weights``; with deterministic algorithms on (left on by any earlier in-process cell)
+    PyTorch fills uninitialised memory with NaN. A built model is NaN there until ``init_weights``,
+    finite after it."""
+    cfg = _load(name, "tiny")
+    model = _build(cfg, num_classes=4)
+    bad = [n for n, p in model.named_parameters() if not torch.isfinite(p).all()]
+    assert bad == ["level_embed"]
+    model.init_weights()
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_eldet_detr_teachers_are_initialised_with_the_student(deterministic_mode):
+    """ELDET's teachers sit in an nn.ModuleList that mmengine's init_weights skips: they are copies of
+    the student after init_weights, never left with uninitialised (NaN) tensors."""
+    from benchmarks.methods import eldet
+
+    cfg = _load("deformable_detr", "tiny")
+    cfg = eldet.apply(cfg, dict(eldet.DEFAULTS), SimpleNamespace(cell_dir=Path("/tmp/x"), detector="deformable_detr"))
+    model = _build(cfg, num_classes=4)
+    model.init_weights()
+    student = {k: v for k, v in model.state_dict().items() if not k.startswith("eldet_")}
+    for teacher in model.eldet_teachers:
+        for k, v in teacher.state_dict().items():
+            assert torch.isfinite(v).all() if v.is_floating_point() else True, k
+            assert torch.equal(v, student[k]), k

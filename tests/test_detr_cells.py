@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 
 import pytest
 import torch
-from conftest import REPO, build_data, make_grid
+from conftest import build_data, make_grid
 
+from benchmarks.errors import run_cli
 from benchmarks.grids import grid as G
+from benchmarks.train import main
 
 
 @pytest.fixture(scope="module")
@@ -28,23 +28,8 @@ def detr_grid(tmp_path_factory):
 
 
 def _train(grid_path, method: str):
-    # in a subprocess: an in-process DETR cell leaves process-wide state behind that made a later
-    # freshly built Deformable DETR produce NaN matching costs (tests/test_detectors.py)
     cell = f"synth/combined-0.4/deformable_detr/{method}/seed0"
-    cmd = [
-        sys.executable,
-        "-m",
-        "benchmarks.train",
-        "--grid",
-        str(grid_path),
-        "--cell",
-        cell,
-        "--fresh",
-        "--threads",
-        "1",
-    ]
-    out = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
-    assert out.returncode == 0, out.stderr[-3000:]
+    assert run_cli(main, ["--grid", str(grid_path), "--cell", cell, "--fresh", "--threads", "1"]) == 0
     grid = G.load_grid(grid_path)
     return G.cell_dir(grid, G.parse_cell_id(grid, cell))
 

@@ -1,42 +1,23 @@
 """ELDET's DETR variant: the L1 + GIoU box KD against a hand computation, the per-layer prediction
 against the head's own forward, the KD losses on the tiny Deformable DETR / DINO (0 for student ==
 teacher, positive otherwise, gradients to the student only, keys only once switched on), and a
-2-epoch Deformable DETR smoke cell in a fresh subprocess."""
+2-epoch Deformable DETR smoke cell (in process: the order-dependent NaN that once made this module run
+in a fresh interpreter was uninitialised memory, see tests/test_detectors.py)."""
 
 from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import torch
-from conftest import REPO, build_data, make_grid
+from conftest import build_data, make_grid
 from torch import nn
 
 from benchmarks.methods import eldet
 from benchmarks.methods.losses import crosskd as K
-
-# A DETR built in a process where other training cells ran gets NaN matching costs (the
-# order-dependent NaN of tests/test_detectors.py, cause not found): in the full suite this module's
-# tests run once, in a fresh interpreter, through test_module_in_a_fresh_interpreter.
-FRESH = os.environ.get("NDR_FRESH_INTERPRETER") == "1"
-in_fresh_interpreter = pytest.mark.skipif(not FRESH, reason="runs in a fresh interpreter (see FRESH)")
-
-
-@pytest.mark.skipif(FRESH, reason="this is the fresh interpreter")
-def test_module_in_a_fresh_interpreter():
-    env = dict(os.environ, NDR_FRESH_INTERPRETER="1")
-    out = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(Path(__file__))],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=1200,
-    )  # fmt: skip
-    assert out.returncode == 0, (out.stdout + out.stderr)[-5000:]
-
 
 KD_KEYS = ("loss_cls_kd", "loss_loc_kd")
 
@@ -45,7 +26,6 @@ def sig(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-x))
 
 
-@in_fresh_interpreter
 def test_detr_loc_loss_is_weighted_l1_plus_giou_on_normalised_boxes():
     # query 0: cxcywh (0.25, 0.25, 0.5, 0.5) = xyxy [0, 0, .5, .5] vs (0.5, 0.5, 0.5, 0.5) = [.25, .25, .75, .75]
     # IoU = .0625 / (.25 + .25 - .0625) = 1/7, enclosing .75^2 = .5625, GIoU = 1/7 - (.5625 - .4375) / .5625
@@ -116,12 +96,12 @@ def _losses(model, seed=0):
 DETR_CASES = [("deformable_detr", {}), ("dino", {"dn": "remove"})]
 
 
-@in_fresh_interpreter
 @pytest.mark.parametrize("detector,params", DETR_CASES)
 def test_kd_keys_absent_before_switch_on_and_zero_for_student_equal_teacher(detector, params):
     model = _model(detector, **params)
     assert not set(KD_KEYS) & set(_losses(model))  # nothing distilled before the switch-on
-    model.eldet_copy_student_to(0)
+    for i in range(len(model.eldet_teachers)):  # both teachers (two stages by default) = the student
+        model.eldet_copy_student_to(i)
     model.eldet_on[:] = True
     losses = _losses(model)
     # 0 up to float rounding: the student's pass (with grad) and the teacher's (no grad) may pick
@@ -131,12 +111,11 @@ def test_kd_keys_absent_before_switch_on_and_zero_for_student_equal_teacher(dete
     assert not any(k.startswith("d0.") and k.endswith("_kd") for k in losses)  # last layer only by default
 
 
-@in_fresh_interpreter
 @pytest.mark.parametrize("detector,params", DETR_CASES + [("dino", {"dn": "keep"})])
 def test_kd_positive_finite_and_gradients_reach_only_the_student(detector, params):
     model = _model(detector, kd_all_layers=True, **params)
     with torch.no_grad():  # a teacher that differs from the student
-        for p in model.eldet_teachers[0].parameters():
+        for p in model.eldet_teachers.parameters():
             p.add_(0.05 * torch.randn_like(p))
     model.eldet_on[:] = True
     losses = _losses(model)
@@ -159,7 +138,6 @@ def test_kd_positive_finite_and_gradients_reach_only_the_student(detector, param
     assert any(n.startswith("decoder.") and p.grad is not None and p.grad.abs().sum() > 0 for n, p in student.items())
 
 
-@in_fresh_interpreter
 def test_only_the_switched_on_part_is_computed():
     model = _model("deformable_detr")
     model.eldet_on[1] = True  # loc (CA transition) only
@@ -167,7 +145,6 @@ def test_only_the_switched_on_part_is_computed():
     assert "loss_loc_kd" in losses and "loss_cls_kd" not in losses
 
 
-@in_fresh_interpreter
 def test_detr_predict_equals_the_heads_forward():
     from benchmarks.methods.eldet_detr_model import detr_predict
 
@@ -181,7 +158,6 @@ def test_detr_predict_equals_the_heads_forward():
         assert torch.allclose(c, cls[layer]) and torch.allclose(b, box[layer])
 
 
-@in_fresh_interpreter
 def test_apply_rejects_a_bad_dn_and_swaps_dino_head():
     from mmengine.config import Config
 
@@ -199,10 +175,9 @@ def test_apply_rejects_a_bad_dn_and_swaps_dino_head():
 
 
 # ------------------------------------------------------------------------------ smoke cell
-SMOKE_PARAMS = {"fallback_ca": 0.5, "fallback_gtba": 0.5}
+SMOKE_PARAMS = {"fallback_ca": 0.5, "fallback_gtba": 0.5, "cutoff_ca": 0.5, "cutoff_gtba": 0.5}
 
 
-@in_fresh_interpreter
 def test_eldet_deformable_detr_smoke_cell(tmp_path):
     path, _ = make_grid(
         tmp_path,
@@ -212,10 +187,10 @@ def test_eldet_deformable_detr_smoke_cell(tmp_path):
     )
     build_data(path)
     cell = "synth/combined-0.4/deformable_detr/eldet/seed0"
-    # in a subprocess: DETR cells get NaN matching costs after other in-process training (test_detr_cells)
-    cmd = [sys.executable, "-m", "benchmarks.train", "--grid", str(path), "--cell", cell, "--fresh", "--threads", "1"]
-    out = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
-    assert out.returncode == 0, out.stderr[-3000:]
+    from benchmarks.errors import run_cli
+    from benchmarks.train import main
+
+    assert run_cli(main, ["--grid", str(path), "--cell", cell, "--fresh", "--threads", "1"]) == 0
     from benchmarks.grids import grid as G
 
     grid = G.load_grid(path)

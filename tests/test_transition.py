@@ -34,10 +34,15 @@ def expected_epoch(b: float, c: float, r: float = 0.9) -> int:
 
 
 def test_expected_epoch_closed_form_b1():
-    # b = 1: f'(t)/f'(1) = exp(-(t-1)/c) < 0.1  <=>  t > 1 + c ln 10
-    for c in (1.0, 2.0, 3.0, 4.5):
-        assert expected_epoch(1.0, c) == math.floor(1 + c * math.log(10)) + 1
-    assert expected_epoch(1.0, 3.0) == 8  # 1 + 3 ln 10 = 7.91
+    """The module's transition (from parameters, and fitted from the exact curve) against the hand
+    closed form: b = 1: f'(t)/f'(1) = exp(-(t-1)/c) < 0.1  <=>  t > 1 + c ln 10."""
+    hand = {1.0: 4, 2.0: 6, 3.0: 8, 4.5: 12}  # 1 + c ln 10 = 3.30, 5.61, 7.91, 11.36
+    x = np.arange(1, 16)
+    for c, t in hand.items():
+        assert T.transition_from_params(1.0, c, threshold=0.9) == t
+        assert T.find_transition(x, curve(x, 0.7, 1.0, c), threshold=0.9, horizon=20)["epoch"] == t
+        assert expected_epoch(1.0, c) == t  # the helper the other tests use agrees with the hand values
+    assert T.transition_from_params(1.0, 4.5, threshold=0.9, horizon=11) is None  # 12 lies past the horizon
 
 
 def test_derivative_matches_finite_differences():

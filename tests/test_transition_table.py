@@ -87,8 +87,21 @@ def read_rows(path: Path) -> list[dict]:
         return list(csv.DictReader(fh))
 
 
-def test_closed_form_values():
-    assert [t_of(c) for c in (1.0, 1.2, 2.5, 10.3)] == [4, 4, 7, 25]  # 1 + c ln10 = 3.30, 3.76, 6.76, 24.72
+def test_closed_form_values(tmp_path):
+    """The table's per-run analysis (project code) on written probe curves gives the hand-computed
+    epochs: b = 1 -> first t > 1 + c ln 10 = 3.30, 3.76, 6.76, 24.72 for c = 1.0, 1.2, 2.5, 10.3."""
+    hand = {1.0: 4, 1.2: 4, 2.5: 7, 10.3: None}  # 25 lies past the 12-epoch schedule: null
+    assert [t_of(c) for c in hand] == [4, 4, 7, 25]
+    root = tmp_path / "runs"
+    for seed, (ca_c, gtba_c) in enumerate([(1.0, 2.5), (1.2, 10.3)]):
+        write_cell(root, "voc", "combined", 0.2, "retinanet", "baseline", seed, ca_c, gtba_c, cost_epochs=12)
+        run = TT.analyse_run(
+            root / "voc" / "combined-0.2" / "retinanet" / "baseline" / f"seed{seed}" / "probe.csv", root
+        )
+        assert run["horizon"] == 12
+        assert run["fits"]["CA"]["epoch"] == hand[ca_c]
+        assert run["fits"]["GTBA"]["epoch"] == hand[gtba_c]
+    assert "no transition by epoch 12" in run["fits"]["GTBA"]["reason"]
 
 
 def test_table_values(runs, tmp_path):

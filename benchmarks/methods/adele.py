@@ -12,9 +12,12 @@ What ADELE does, and what each part became here:
    least squares, and switches a class on once ``|f'(t) - f'(1)| / f'(1) > r`` (r = 0.9) has been
    reached. Here: per-class COCO AP of the model's detections on all training images against the
    original noisy annotations, every epoch (``analysis.probes_per_class``), fitted by
-   ``analysis.transition.find_transition`` (ADELE's fit and threshold). A class whose curve has not
-   bent by ``ceil(fallback_frac * epochs)`` is switched on then (ADELE's 15-epoch search window puts
-   the same cap at epoch 16). See ``adele_hooks.py``.
+   ``analysis.transition.find_transition`` (ADELE's fit and threshold). A class is switched on as
+   soon as its curve has bent, at any epoch; only a class whose curve has not bent by the cutoff
+   ``ceil(fallback_frac * epochs)`` is switched on then. ADELE's own cutoff: its search window ends
+   at epoch 15 and a class that has not bent is updated at epoch 16 of its 20,000 iterations x 10
+   images / 10,581 = 18.9 epochs, i.e. 0.85 of the schedule (epoch 11 of 12, the last epoch whose
+   corrections are still trained on). See ``adele_hooks.py``.
 2. **Label correction.** ADELE replaces labels by confident predictions (``mask_threshold`` 0.8) of
    switched-on classes, cumulatively, once per epoch. Here: test-time detections with score >= 0.8
    of switched-on classes are matched one-to-one to annotations by IoU >= 0.5 (greedy by score); a
@@ -25,8 +28,9 @@ What ADELE does, and what each part became here:
    checkpoint, so they survive a resume.
 3. **Consistency regularisation.** ADELE adds ``Lambda1 * mean(mask * sum_v KL(p_v || q))`` over
    scale views, masked where the mixture's confidence >= ``threshold`` (0.8). Here: two views (the
-   image and its mirror), the dense classification map as per-class Bernoulli distributions, the
-   mask "every class decision confident"; see ``losses/adele.py`` and ``adele_model.py``.
+   image and its mirror), the dense classification map as per-class Bernoulli distributions, one
+   mask per image as in ADELE's code (the image's most confident location has every class decision
+   confident); see ``losses/adele.py`` and ``adele_model.py``.
 
 Detectors: RetinaNet, FCOS, GFL (dense) and Faster R-CNN (two-stage; consistency on the RPN
 objectness). DETR-family detectors are not supported (no dense classification map).
@@ -48,7 +52,9 @@ DEFAULTS: dict = {
     "iou_thr": 0.5,  # ours: IoU for matching a prediction to an annotation (detection's "same object")
     "correct": "both",  # ours: what a correction changes: both | class | box
     "curve_metric": "AP",  # ours: per-class curve metric (AP@[.5:.95] like the probes, or AP50)
-    "fallback_frac": 0.5,  # ours: switch a class on at ceil(frac * epochs) if its curve never bends
+    # cutoff: a class whose curve has not bent by ceil(frac * epochs) is switched on then; ADELE's cap
+    # (epoch 16 of its 18.9-epoch schedule = 0.85), which covers transitions up to epoch 11 of 12
+    "fallback_frac": 0.85,
 }
 OVERRIDES_NAME = "adele_overrides.json"
 

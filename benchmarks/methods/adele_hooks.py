@@ -9,10 +9,11 @@ After every training epoch e (but the last, whose corrections nobody would train
 3. Per class not yet switched on: fit ADELE's saturating exponential to its curve so far
    (``analysis.transition.find_transition``, threshold r = 0.9, horizon e: the transition must have
    been reached, ADELE's ``current_epoch >= update_epoch``). If it bends, the class is switched on
-   now. Otherwise, at the fallback epoch ``ceil(fallback_frac * max_epochs)`` it is switched on
-   anyway: ADELE's own search window ends at epoch 15 and a class that has not bent by then is
-   updated at epoch 16; on short schedules (the tiny default's 12 epochs from scratch) curves may not
-   bend at all, and a fraction of the schedule is the scale-free form of that cap.
+   now, at any epoch. Otherwise, at the cutoff ``ceil(fallback_frac * max_epochs)`` it is switched
+   on anyway: ADELE's own search window ends at epoch 15 and a class that has not bent by then is
+   updated at epoch 16 of ADELE's ~18.9 epochs (20,000 iterations of 10 images over 10,581), so the
+   default fraction is 0.85 (epoch 11 of 12: a late cutoff, not a deadline that caps every
+   transition; before issue 17 it was 0.5, which capped every transition at epoch 6 of 12).
 4. Correct: for every image, ``adele_labels.correct_image`` on the labels as now served (corrections
    accumulate), with the switched-on classes as the allowed predicted classes.
 5. Write the overrides (the dataset serves them from the next epoch on), ``method_state.json``
@@ -64,7 +65,7 @@ class AdeleHook(TrainLabelHook):
         mode: str = "both",
         r_threshold: float = 0.9,
         curve_metric: str = "AP",
-        fallback_frac: float = 0.5,
+        fallback_frac: float = 0.85,
         **kwargs,
     ):
         super().__init__(*args, **kwargs)

@@ -25,7 +25,7 @@ import torch
 from mmdet.models.detectors import FCOS, GFL, FasterRCNN, RetinaNet
 from mmdet.registry import MODELS
 
-from benchmarks.methods.losses.adele import bernoulli_consistency, rows_of_level
+from benchmarks.methods.losses.adele import bernoulli_consistency, image_index_of_level, rows_of_level
 
 
 class AdeleConsistencyMixin:
@@ -40,11 +40,19 @@ class AdeleConsistencyMixin:
     def _adele_head(self):
         return self.rpn_head if hasattr(self, "rpn_head") else self.bbox_head
 
+    def _adele_k(self) -> int:
+        head = self._adele_head()
+        return int(getattr(head, "cls_out_channels", getattr(head, "num_classes", 1)))
+
     def _adele_rows(self, cls_scores) -> torch.Tensor:
         """All levels' classification logits as [rows, K] (K = the head's sigmoid channels per anchor)."""
-        head = self._adele_head()
-        k = int(getattr(head, "cls_out_channels", getattr(head, "num_classes", 1)))
+        k = self._adele_k()
         return torch.cat([rows_of_level(level, k) for level in cls_scores], dim=0)
+
+    def _adele_images(self, cls_scores) -> torch.Tensor:
+        """The image index of every row of :meth:`_adele_rows` (ADELE's mask is one per image)."""
+        k = self._adele_k()
+        return torch.cat([image_index_of_level(level, k) for level in cls_scores], dim=0)
 
     def loss(self, batch_inputs, batch_data_samples):
         if self.adele_lambda <= 0:
@@ -60,7 +68,7 @@ class AdeleConsistencyMixin:
             return losses
         flipped = head(self.extract_feat(batch_inputs.flip(-1)))[0]
         views = [self._adele_rows(captured[0]), self._adele_rows([level.flip(-1) for level in flipped])]
-        cons, _ = bernoulli_consistency(views, tau=self.adele_tau)
+        cons, _ = bernoulli_consistency(views, tau=self.adele_tau, images=self._adele_images(captured[0]))
         losses["loss_adele_cons"] = self.adele_lambda * cons
         return losses
 

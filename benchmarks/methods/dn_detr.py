@@ -11,10 +11,20 @@ Parameters (named as in the paper, Sec. 4.3-4.4 and Sec. 5.1, paper values as de
 * ``lambda1`` = 0.4: center-shift scale (|dx| < lambda1 * w / 2);
 * ``lambda2`` = 0.4: box-scale noise (w' in [(1 - lambda2) w, (1 + lambda2) w]);
 * ``gamma`` = 0.2: label-flip ratio;
-* ``num_groups`` = 5: denoising groups ("Unless otherwise specified, we use 5 denoising groups").
+* ``num_groups`` = 5: denoising groups. The paper's appendix (implementation details): "For
+  DN-Deformable-DETR with only deformable encoder, we use 10 denoising groups. For
+  DN-Deformable-DETR++ with deformable attention in both encoder and decoder, we use 5 denoising
+  groups" (and Sec. 4.6: DN-Deformable-DETR "only add[s] deformable attention to Transformer
+  encoders"). mmdet's Deformable DETR, which this plug-in extends, has deformable attention in both
+  encoder and decoder, i.e. the ++ architecture, so 5 is the paper's value for it (also the paper's
+  general default, "Unless otherwise specified, we use 5 denoising groups"); ``num_groups: 10`` is
+  the setting of the encoder-only DN-Deformable-DETR.
 
 Detector: mmdet's Deformable DETR (single stage, no box refinement: the tiny and paper configs of
-this suite). DINO already trains with (contrastive) denoising, so it is rejected rather than
+this suite). Queries: the paper makes every query a 4-d anchor box (DAB-DETR's formulation); here
+the reference points stay mmdet's 2-d points (cx, cy) and the noised width and height of a
+denoising query enter through its positional query only (the sine embedding of the 4-d box through
+an MLP), so the matching part stays the baseline's exactly (details in ``dn_detr_model``). DINO already trains with (contrastive) denoising, so it is rejected rather than
 denoised twice; select the detector in the grid with ``detectors: [deformable_detr]``.
 
 Matching stability (IS) is recorded for every DETR-family cell by the suite's

@@ -7,14 +7,27 @@ after ``TrainSetProbeHook`` at LOW = 70, before the checkpoint and cost hooks at
    (``teacher="ema"``; decay warm-up ``min(decay, (1 + i) / (10 + i))`` over the global iteration
    i, the mean-teacher ramp, so the first iterations do not average in the random initialisation).
 2. Every epoch e, while a task is undecided, the candidate teacher (the EMA, or the student itself
-   with ``teacher="snapshot"``) is kept on the host for the last ``RING`` epochs.
+   with ``teacher="snapshot"``) is kept on the host for the last ``RING`` epochs; the candidate of
+   each undecided curve's fallback epoch is pinned (kept past the ring) for a fallback decision.
 3. The probe curves so far (``CA`` and ``GTBA`` against the noisy training labels, from
    ``TrainSetProbeHook``) are fitted with :func:`analysis.transition.find_transition` (ADELE/ELDET's
    saturating exponential, threshold r, horizon = the schedule length). A transition t <= e is
-   *detected*; with none by the fallback epoch, the fallback epoch is used (``source: fallback``).
+   *detected*. The fallback is a last resort, not a deadline: only when no transition is detected
+   by the curve's *cutoff* epoch ``round(cutoff * epochs)`` (defaults cover the rebuttal's range:
+   CA transitions up to epoch 8 of 12, GTBA up to 12 of 12) is the fallback epoch
+   ``round(fallback * epochs)`` used (``source: fallback``; the paper describes no fallback).
 4. At a decision the task's teacher is loaded with the kept candidate of epoch t (the last
-   early-learning epoch; the nearest kept epoch before it if it left the ring) and frozen, and the
-   task's loss part is on from epoch e + 1 (a transition can only be known once probed).
+   early-learning epoch; the nearest kept epoch before it, or the oldest kept one when t has left
+   the ring) and frozen, and the task's loss part is on from epoch e + 1 (a transition can only be
+   known once probed).
+
+Teachers and their EMA (two stages, ``per_task_teachers: true``, the default): teacher 0 serves the
+localization part and teacher 1 the classification part. Both start as copies of the student and
+are EMAs of the student (``theta_T <- d theta_T + (1 - d) theta_S`` after every iteration, buffers
+copied) until their own task is decided; each is then set to its kept state of *its own* transition
+epoch and frozen for the rest of training, so the cls teacher keeps following the student between
+the CA and the GTBA transitions. ``per_task_teachers: false`` (one teacher, frozen at the first
+decision, serving both parts) is the cheaper ablation.
 
 Task <-> curve: localization (``loc``) is timed by CA and classification (``cls``) by GTBA; with
 only one of ``use_ca``/``use_gtba`` on (the discussion's Table 4 ablation), that curve times both.
@@ -36,6 +49,7 @@ RING = 3
 """Epochs of teacher candidates kept on the host (a transition is usually found 0-2 epochs late)."""
 TASK_METRIC = {"loc": "CA", "cls": "GTBA"}
 FALLBACK_KEY = {"CA": "fallback_ca", "GTBA": "fallback_gtba"}
+CUTOFF_KEY = {"CA": "cutoff_ca", "GTBA": "cutoff_gtba"}
 
 
 def task_metrics(use_ca: bool, use_gtba: bool) -> dict[str, str]:
@@ -50,18 +64,38 @@ def task_metrics(use_ca: bool, use_gtba: bool) -> dict[str, str]:
 
 
 def fallback_epoch(fraction: float, max_epochs: int) -> int:
-    """The epoch used when no transition is detected: ``round(fraction * epochs)``, at least 1."""
+    """An epoch given as a fraction of the schedule: ``round(fraction * epochs)``, in [1, epochs].
+
+    Used for both the cutoff (the last epoch at which a transition may be detected) and the fallback
+    epoch (the transition assumed when none was detected by the cutoff).
+    """
     return max(1, min(max_epochs, round(fraction * max_epochs)))
 
 
-def decide(epoch: int, fit: dict, fallback: int) -> tuple[int, str] | None:
-    """The transition of a curve at the end of ``epoch``: (t, "detected"), (fallback, "fallback") or None."""
+def decide(epoch: int, fit: dict, cutoff: int, fallback: int) -> tuple[int, str] | None:
+    """The transition of a curve at the end of ``epoch``: (t, "detected"), (fallback, "fallback") or None.
+
+    A detected transition t <= epoch wins at any epoch up to the cutoff; the fallback is taken only
+    when nothing was detected by the end of the cutoff epoch (it never lies after the cutoff).
+    """
     t = fit.get("epoch")
     if t is not None and t <= epoch:
         return int(t), "detected"
-    if epoch >= fallback:
-        return fallback, "fallback"
+    if epoch >= cutoff:
+        return min(fallback, cutoff), "fallback"
     return None
+
+
+def teacher_epoch_for(kept: list[int], t: int) -> int:
+    """The kept candidate for a transition at ``t``: the latest kept epoch <= t, else the oldest kept.
+
+    The oldest one is the nearest to t when t has already left the ring (a transition found more than
+    ``RING`` epochs late): every kept epoch is then after t, the oldest is the least memorised.
+    """
+    if not kept:
+        raise ValueError("ELDET: no teacher candidate kept")
+    before = [k for k in kept if k <= t]
+    return max(before) if before else min(kept)
 
 
 def ema_decay_for(ema_decay: float | None, ema_epochs: float, iters_per_epoch: int) -> float:
@@ -97,17 +131,26 @@ class ELDETHook(Hook):
         threshold: float = 0.9,
         fallback_ca: float = 0.33,
         fallback_gtba: float = 0.72,
+        cutoff_ca: float = 0.67,
+        cutoff_gtba: float = 1.0,
         probe_after_transitions: bool = False,
         params: dict | None = None,
     ):
         if teacher not in ("ema", "snapshot"):
             raise ValueError(f"ELDET teacher must be 'ema' or 'snapshot', got {teacher!r}")
+        for name, fb, cut in (("ca", fallback_ca, cutoff_ca), ("gtba", fallback_gtba, cutoff_gtba)):
+            if not 0.0 < float(fb) <= float(cut) <= 1.0:
+                raise ValueError(
+                    f"ELDET: need 0 < fallback_{name} <= cutoff_{name} <= 1 (fractions of the schedule), "
+                    f"got fallback_{name}={fb}, cutoff_{name}={cut}"
+                )
         self.state_json = Path(state_json)
         self.metrics = task_metrics(use_ca, use_gtba)
         self.teacher = teacher
         self.ema_decay, self.ema_epochs = ema_decay, ema_epochs
         self.threshold = threshold
         self.fallback = {"CA": fallback_ca, "GTBA": fallback_gtba}
+        self.cutoff = {"CA": cutoff_ca, "GTBA": cutoff_gtba}
         self.probe_after_transitions = probe_after_transitions
         self.params = dict(params or {})
         self.state: dict = {"tasks": {t: None for t in self.metrics}, "fits": []}
@@ -166,7 +209,8 @@ class ELDETHook(Hook):
         max_epochs = int(runner.max_epochs)
         if self._undecided():
             self.ring[epoch] = self._candidate_state(model)
-            for old in [k for k in self.ring if k <= epoch - RING]:
+            pinned = {fallback_epoch(self.fallback[self.metrics[t]], max_epochs) for t in self._undecided()}
+            for old in [k for k in self.ring if k <= epoch - RING and k not in pinned]:
                 del self.ring[old]
         probe = self._probe_hook(runner)
         rows = [r for r in (probe.rows if probe else []) if int(r["epoch"]) <= epoch]
@@ -176,8 +220,9 @@ class ELDETHook(Hook):
             ys = [float(r[metric]) for r in rows if r.get(metric) not in (None, "")]
             fit = find_transition(xs, ys, threshold=self.threshold, horizon=max_epochs)
             fits[metric] = {k: fit.get(k) for k in ("epoch", "a", "b", "c", "r2", "reason") if k in fit}
+            cutoff = fallback_epoch(self.cutoff[metric], max_epochs)
             fb = fallback_epoch(self.fallback[metric], max_epochs)
-            decision = decide(epoch, fit, fb)
+            decision = decide(epoch, fit, cutoff, fb)
             if decision is None:
                 continue
             t, source = decision
@@ -196,8 +241,7 @@ class ELDETHook(Hook):
                 d["teacher_epoch"] for d in self.state["tasks"].values() if d and d["teacher_index"] == index
             )
         else:
-            kept = sorted(k for k in self.ring if k <= t) or sorted(self.ring)
-            teacher_epoch = kept[-1]
+            teacher_epoch = teacher_epoch_for(sorted(self.ring), t)
             model.eldet_load_teacher(index, self.ring[teacher_epoch])
             model.eldet_frozen[index] = True
         model.eldet_on[("cls", "loc").index(task)] = True

@@ -26,6 +26,7 @@ detector's loss and the teachers cost nothing but the EMA update.
 from __future__ import annotations
 
 import copy
+from contextlib import contextmanager
 
 import torch
 from mmdet.models.detectors import FCOS, GFL, FasterRCNN, RetinaNet
@@ -193,6 +194,50 @@ def decode_boxes(head, bbox_preds: list) -> Tensor:
     return torch.cat(boxes, 1).reshape(-1, 4)
 
 
+@contextmanager
+def captured_targets(head):
+    """Record what ``head.get_targets`` returns while the head computes its own detection loss.
+
+    CrossKD normalises its losses by the student assigner's targets of the same iteration; capturing
+    them avoids running the assigner a second time. Yields a dict that holds ``"targets"`` afterwards.
+    """
+    box: dict = {}
+    original = head.get_targets
+
+    def recording(*args, **kwargs):
+        box["targets"] = original(*args, **kwargs)
+        return box["targets"]
+
+    head.get_targets = recording
+    try:
+        yield box
+    finally:
+        del head.get_targets  # the instance attribute goes, the class method is back
+
+
+def crosskd_normalisers(head, targets) -> dict:
+    """CrossKD's label weights and normalisers for one dense head, from its assigner's targets.
+
+    Returns ``label_weights`` (``(n,)`` in :func:`flatten_logits`' order, or None), ``cls_avg`` and
+    ``loc_avg`` (None: the masked teacher-weight sum, GFL's box-KD normaliser). See
+    :mod:`benchmarks.methods.losses.crosskd` for the per-head rule.
+    """
+    if hasattr(head, "conv_centerness"):  # FCOS: (labels, bbox_targets) per level
+        labels, bbox_targets = targets
+        labels, bbox_targets = torch.cat(labels), torch.cat(bbox_targets)
+        pos = (labels >= 0) & (labels < head.num_classes)
+        denorm = float(head.centerness_target(bbox_targets[pos]).sum()) if bool(pos.any()) else 0.0
+        denorm = max(denorm, 1e-6)
+        return {"label_weights": None, "cls_avg": denorm, "loc_avg": denorm}
+    if hasattr(head, "gfl_cls"):  # GFL: (anchors, labels, label_weights, bbox_targets, bbox_weights, avg_factor)
+        label_weights, avg_factor, loc_avg = targets[2], targets[-1], None
+    else:  # RetinaNet (AnchorHead): (labels, label_weights, bbox_targets, bbox_weights, avg_factor)
+        label_weights, avg_factor = targets[1], targets[-1]
+        loc_avg = float(avg_factor)
+    flat = torch.cat([lw.reshape(lw.shape[0], -1) for lw in label_weights], dim=1).reshape(-1)
+    return {"label_weights": flat, "cls_avg": float(avg_factor), "loc_avg": loc_avg}
+
+
 # ------------------------------------------------------------------------------ shared state
 class ELDETMixin:
     """Teachers, switches and EMA arithmetic shared by every ELDET detector."""
@@ -200,7 +245,7 @@ class ELDETMixin:
     def _eldet_init(self, eldet: dict | None) -> None:
         cfg = dict(eldet or {})
         self.eldet_cfg = cfg
-        n = 2 if cfg.get("per_task_teachers", False) else 1
+        n = 2 if cfg.get("per_task_teachers", True) else 1
         template = copy.deepcopy(self)  # before any ELDET attribute exists: a plain copy of the detector
         teachers = nn.ModuleList([copy.deepcopy(template) for _ in range(n)])
         for p in teachers.parameters():
@@ -208,6 +253,21 @@ class ELDETMixin:
         self.eldet_teachers = teachers
         self.register_buffer("eldet_frozen", torch.zeros(n, dtype=torch.bool))
         self.register_buffer("eldet_on", torch.zeros(len(TASKS), dtype=torch.bool))
+
+    def init_weights(self) -> None:
+        """The detector's own initialisation, then every teacher := the student.
+
+        The teachers sit in a plain ``nn.ModuleList``, which mmengine's recursive ``init_weights``
+        skips, so without this they keep the uninitialised tensors of their construction (e.g.
+        Deformable DETR's ``level_embed``), which PyTorch fills with NaN once deterministic
+        algorithms are on (``torch.utils.deterministic.fill_uninitialized_memory``), as every CPU
+        cell leaves them. The hook copies the student in again at iteration 0; this makes a model
+        that is built and initialised outside a runner finite too.
+        """
+        super().init_weights()
+        if hasattr(self, "eldet_teachers"):
+            for i in range(len(self.eldet_teachers)):
+                self.eldet_copy_student_to(i)
 
     # which teacher serves which task
     def eldet_teacher_index(self, task: str) -> int:
@@ -294,7 +354,10 @@ class ELDETDenseMixin(ELDETMixin):
         gt, gt_ignore, metas = unpack_gt_instances(batch_data_samples)
         split = self._eldet_split()
         outs, s_cls_h, s_reg_h = split_forward(self.bbox_head, x, split)
-        losses = self.bbox_head.loss_by_feat(*outs, gt, metas, gt_ignore)
+        with captured_targets(self.bbox_head) as captured:
+            losses = self.bbox_head.loss_by_feat(*outs, gt, metas, gt_ignore)
+        norm = crosskd_normalisers(self.bbox_head, captured["targets"])
+        lw = norm["label_weights"]
         # one teacher forward per distinct teacher that a switched-on part needs
         for index in sorted({self.eldet_teacher_index(t) for t in TASKS if on[t]}):
             teacher = self.eldet_teachers[index]
@@ -309,13 +372,20 @@ class ELDETDenseMixin(ELDETMixin):
             scale = self._kd_scale()
             if "cls" in tasks:
                 w = self._kd_weight("cls", K.DENSE_CLS_WEIGHT) * scale
-                losses["loss_cls_kd"] = w * K.crosskd_dense_cls_loss(flatten_logits(teacher.bbox_head, c_cls), t_logits)
+                losses["loss_cls_kd"] = w * K.crosskd_dense_cls_loss(
+                    flatten_logits(teacher.bbox_head, c_cls), t_logits, label_weights=lw, avg_factor=norm["cls_avg"]
+                )
             if "loc" in tasks:
                 w = self._kd_weight("loc", K.DENSE_LOC_WEIGHT) * scale
                 with torch.no_grad():
                     t_boxes = decode_boxes(teacher.bbox_head, t_outs[1])
                 c_boxes = decode_boxes(teacher.bbox_head, c_reg)
-                losses["loss_loc_kd"] = w * K.crosskd_dense_loc_loss(c_boxes, t_boxes, t_logits)
+                loc_avg = norm["loc_avg"]
+                if loc_avg is None:  # GFL: the sum of the masked teacher weights (CrossKD's kd_avg_factor)
+                    loc_avg = K.dense_teacher_weight(t_logits, lw).sum().clamp(min=1e-6)
+                losses["loss_loc_kd"] = w * K.crosskd_dense_loc_loss(
+                    c_boxes, t_boxes, t_logits, label_weights=lw, avg_factor=loc_avg
+                )
         return losses
 
 

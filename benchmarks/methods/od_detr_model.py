@@ -11,10 +11,11 @@ training step (OD-DETR Sec. 3, Fig. 2):
    matches, regression the online GT else the teacher GT with the down-weight w_d for the costlier
    of two queries on one GT (Eq. 4) (``benchmarks.methods.losses.od_detr``). Per decoder stage,
    against the teacher's matching at the same stage;
-3. **prediction distillation** (PD, Sec. 3.3): the teacher's initial queries Q' (content,
-   positional query and reference points) are decoded by the student as an extra group (a
-   self-attention mask keeps it and the matching part from seeing each other) and its outputs are
-   pulled to the teacher's B' with the TOOD-weighted QFL and the Listen2stu regression (Eq. 5-6);
+3. **prediction distillation** (PD, Sec. 3.3): the teacher's initial content queries Q' with the
+   student's positional queries P ("Q' together with the PE P") and the reference points the
+   student computes from P are decoded by the student as an extra group (a self-attention mask
+   keeps it and the matching part from seeing each other) and its outputs are pulled to the
+   teacher's B' with the TOOD-weighted QFL and the Listen2stu regression (Eq. 5-6);
 4. **auxiliary query groups** (AG, Sec. 3.4): from each teacher decoder stage t, the updated
    queries with the two lowest matching costs per GT (``benchmarks.methods.od_detr_groups``)
    form an independent group that the student decodes from its first stage, with the teacher's
@@ -193,11 +194,18 @@ class ODDeformableDETR(ExtraQueriesDeformableDETR):
         n = self.num_queries
         parts, sizes, valid = [], [], []
         if self.od_cfg["use_pd"]:
+            # Sec. 3.3: "the EMA queries Q' together with the PE P and image feature F" into the
+            # student decoder: the teacher's content queries with the *student's* positional
+            # queries P and the reference points the student derives from them (Deformable DETR's
+            # reference points are a function of P), so the PD group differs from the matching part
+            # only by its content queries
+            s_pos, _ = torch.split(self.query_embedding.weight, self.embed_dims, dim=1)
+            s_ref = self.reference_points_fc(s_pos).sigmoid()
             parts.append(
                 (
                     teacher["query"].unsqueeze(0).expand(bs, -1, -1),
-                    teacher["query_pos"].unsqueeze(0).expand(bs, -1, -1),
-                    teacher["ref"].unsqueeze(0).expand(bs, -1, -1),
+                    s_pos.unsqueeze(0).expand(bs, -1, -1),
+                    s_ref.unsqueeze(0).expand(bs, -1, -1),
                 )
             )
             sizes.append(n)
@@ -356,7 +364,7 @@ class ODDETRTeacherHook(Hook):
 
     priority = "ABOVE_NORMAL"
 
-    def __init__(self, decay: float = 0.9996, tau: float = 2000.0, stop_epoch: int | None = None):
+    def __init__(self, decay: float = 0.9996, tau: float = 0.0, stop_epoch: int | None = None):
         self.decay, self.tau, self.stop_epoch = float(decay), float(tau), stop_epoch
 
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:

@@ -27,8 +27,9 @@ Training step: student features ``K = FPN(backbone(x))``; the student's detectio
 teacher's detection loss on ``K_e`` through the *same* heads (keys suffixed ``_tea``: this loss is
 what trains the teacher, as in LGD); and
 
-    L_distill = mean over positions p of all levels of JSdistance( softmax_c(IN(A(K))_p) ,
-                                                                  softmax_c(IN(K_e)_p) )
+    L_distill = (1/N) sum over positions p of all levels of JSdistance( softmax_c(IN(A(K))_p) ,
+                                                                       softmax_c(IN(K_e)_p) ),
+                N = positions x channels (``distill_norm: elements``, our reading; ``positions``: N = positions)
     L_total   = L_det + L_det^tea + lambda(iter) * L_distill
 
 with ``A`` LGD's 1x1 adapter on the student side, ``IN`` instance normalisation of both maps (LGD
@@ -51,7 +52,20 @@ from torch import Tensor, nn
 
 from benchmarks.methods.losses.sssd import SSSDJSLoss, feature_rows, sssd_lambda
 
-SSSD_KEYS = ("lam", "schedule", "factor", "at", "width", "pre_nondistill", "context_box", "detach_appearance", "heads")
+SSSD_KEYS = (
+    "lam",
+    "schedule",
+    "factor",
+    "at",
+    "width",
+    "pre_nondistill",
+    "context_box",
+    "detach_appearance",
+    "heads",
+    "distill_norm",
+)
+DISTILL_NORMS = ("elements", "positions")
+"""``1/N`` of SSSD's ``L_distill``: N = feature elements (positions x channels, LGD's MSE mean) or positions."""
 
 
 def _gn1(c: int) -> nn.GroupNorm:
@@ -150,11 +164,23 @@ class LabelEncodedTeacher(nn.Module):
         return tuple(self.refine(torch.stack(level)) for level in out_levels)
 
 
-def js_distill(student: tuple[Tensor, ...], teacher: tuple[Tensor, ...], loss: SSSDJSLoss) -> Tensor:
-    """Mean JS distance over all positions of all levels, distributions over channels (see module doc)."""
+def js_distill(
+    student: tuple[Tensor, ...], teacher: tuple[Tensor, ...], loss: SSSDJSLoss, norm: str = "elements"
+) -> Tensor:
+    """SSSD's ``L_distill = 1/N sum_p D_JS(k^p || k_e^p)^(1/2)`` over all positions p of all levels.
+
+    ``k^p``: the channel vector at position p as a distribution (softmax over channels). ``norm``
+    is our reading of N: ``"elements"`` (default) N = positions x channels, the element count that
+    LGD's ``F.mse_loss`` averages over and SSSD's loss replaces, so ``L_distill`` is the mean distance
+    per position divided by C; ``"positions"`` N = positions (the mean distance per position). See
+    :mod:`benchmarks.methods.sssd` for why "elements" is the reading that matches the paper's scale.
+    """
+    if norm not in DISTILL_NORMS:
+        raise ValueError(f"sssd: distill_norm must be one of {DISTILL_NORMS}, got {norm!r}")
     s_rows = torch.cat([feature_rows(F.instance_norm(s)) for s in student])
     t_rows = torch.cat([feature_rows(F.instance_norm(t.detach())) for t in teacher])
-    return loss(s_rows, t_rows)
+    per_position = loss(s_rows, t_rows)
+    return per_position / s_rows.shape[1] if norm == "elements" else per_position
 
 
 class SSSDMixin:
@@ -207,7 +233,8 @@ class SSSDMixin:
         warm = int(self.sssd_iter) < round(float(self.sssd_cfg.get("pre_nondistill", 0.0)) * int(self.sssd_max_iter))
         student = tuple(self.sssd_adapter(f.detach() if warm else f) for f in feats)
         lam = self.sssd_lambda_now()
-        losses["loss_sssd_distill"] = lam * js_distill(student, t_feats, self.sssd_js)
+        norm = self.sssd_cfg.get("distill_norm", "elements")
+        losses["loss_sssd_distill"] = lam * js_distill(student, t_feats, self.sssd_js, norm)
         losses["sssd_lambda"] = torch.tensor(lam, device=batch_inputs.device)
         return losses
 

@@ -11,19 +11,27 @@ teacher logits at the same n locations / RoIs, K foreground classes, ``sigma`` =
 
 Dense detectors (RetinaNet, FCOS, GFL)::
 
-    w_i     = max_j sigma(t_ij)                                              (teacher confidence)
-    N       = max(1, sum_i w_i)
-    L_cls   = (1/N) sum_i sum_j |sigma(s_ij) - sigma(t_ij)|^beta BCE(sigma(s_ij), sigma(t_ij))
-    L_loc   = (1/N) sum_i w_i (1 - GIoU(b_s,i, b_t,i))
+    w_i     = max_j sigma(t_ij) * 1[l_i > 0]                                 (teacher confidence)
+    L_cls   = (1/A) sum_i l_i sum_j |sigma(s_ij) - sigma(t_ij)|^beta BCE(sigma(s_ij), sigma(t_ij))
+    L_loc   = (1/A_loc) sum_i w_i (1 - GIoU(b_s,i, b_t,i))
 
 ``L_cls`` is CrossKD's ``KDQualityFocalLoss`` (beta = 1), which is the same elementwise function as
 BCKD's Eq. 8, so it reuses :func:`benchmarks.methods.losses.bckd.bckd_cls_loss`. ``L_loc`` is CrossKD's
-RetinaNet regression KD (``GIoULoss`` on decoded boxes weighted by the teacher's max class score).
-Normaliser: CrossKD divides both by the number of positive anchors of the student's assigner; we use
-the teacher's soft positive count ``N`` instead (no second run of the assigner, and the same for
-every dense head); for a trained teacher it is of the same order. GFL: CrossKD adds a KL term on the
-box distributions (weight 3) to the GIoU term; we use the GIoU term alone for every dense head
-(one definition for the family; recorded in the README's method table).
+regression KD (``GIoULoss`` on decoded boxes weighted by the teacher's max class score). The
+normalisers and label weights ``l_i`` are CrossKD's, per head, from the student's own assigner
+(the targets its detection loss used in the same iteration):
+
+* RetinaNet (``crosskd_retinanet.py``): ``l_i`` = the assigner's ``label_weights`` (0 for ignored
+  anchors), ``A = A_loc = avg_factor`` (the assigner's positive count);
+* GFL (``crosskd_gfl.py``): ``l_i`` = ``label_weights``, ``A = avg_factor``, ``A_loc = sum_i w_i``
+  (CrossKD divides its box KD by the sum of the masked teacher weights);
+* FCOS (``crosskd_fcos.py``): no label weights (``l_i = 1``), ``A = A_loc`` = the sum of the
+  centerness targets of the positive points (FCOS's own box-loss normaliser), at least 1e-6.
+
+Without ``avg_factor`` (the DETR variant, ours) both are divided by ``max(1, sum_i w_i)``, the
+teacher's soft positive count. GFL: CrossKD adds a KL term on the box distributions to the GIoU
+term; we use the GIoU term alone for every dense head (one definition for the family; recorded in
+the README's method table).
 
 Two-stage detectors (Faster R-CNN, the RoI head on the student's sampled RoIs)::
 
@@ -72,26 +80,64 @@ BETA = 1.0
 """CrossKD ``KDQualityFocalLoss(beta=1)``."""
 
 
-def dense_teacher_weight(teacher_logits: Tensor) -> Tensor:
-    """``w_i = max_j sigma(t_ij)`` per location, detached, shape ``(n,)``."""
-    return teacher_logits.detach().sigmoid().max(dim=-1).values
+def dense_teacher_weight(teacher_logits: Tensor, label_weights: Tensor | None = None) -> Tensor:
+    """``w_i = max_j sigma(t_ij)`` per location (0 where ``label_weights`` is 0), detached, shape ``(n,)``."""
+    w = teacher_logits.detach().sigmoid().max(dim=-1).values
+    if label_weights is not None:
+        w = torch.where(label_weights.reshape(-1) > 0, w, torch.zeros_like(w))
+    return w
 
 
-def crosskd_dense_cls_loss(cross_logits: Tensor, teacher_logits: Tensor, beta: float = BETA) -> Tensor:
-    """Dense ``L_cls`` above: ``(n, K)`` cross-head and teacher logits -> scalar."""
+def _check_rows(name: str, n: int, label_weights: Tensor | None) -> None:
+    if label_weights is not None and label_weights.numel() != n:
+        raise ValueError(f"{name}: {label_weights.numel()} label weights for {n} locations")
+
+
+def crosskd_dense_cls_loss(
+    cross_logits: Tensor,
+    teacher_logits: Tensor,
+    beta: float = BETA,
+    *,
+    label_weights: Tensor | None = None,
+    avg_factor: float | Tensor | None = None,
+) -> Tensor:
+    """Dense ``L_cls`` above: ``(n, K)`` cross-head and teacher logits -> scalar.
+
+    ``label_weights`` ``(n,)`` and ``avg_factor`` are the student assigner's (CrossKD); without
+    ``avg_factor`` the loss is divided by the teacher's soft positive count ``max(1, sum_i w_i)``.
+    """
     if cross_logits.numel() == 0:
         return cross_logits.sum() * 0.0
-    norm = dense_teacher_weight(teacher_logits).sum().clamp(min=1.0)
-    return bckd_cls_loss(cross_logits, teacher_logits, beta=beta, reduction="sum") / norm
+    _check_rows("crosskd_dense_cls_loss", cross_logits.shape[0], label_weights)
+    elem = bckd_cls_loss(cross_logits, teacher_logits, beta=beta, reduction="none")  # (n,): sum over K
+    if label_weights is not None:
+        elem = elem * label_weights.reshape(-1).to(elem.dtype)
+    if avg_factor is None:
+        avg_factor = dense_teacher_weight(teacher_logits).sum().clamp(min=1.0)
+    return elem.sum() / avg_factor
 
 
-def crosskd_dense_loc_loss(cross_boxes: Tensor, teacher_boxes: Tensor, teacher_logits: Tensor) -> Tensor:
-    """Dense ``L_loc`` above: ``(n, 4)`` decoded boxes (x1, y1, x2, y2) and ``(n, K)`` teacher logits."""
+def crosskd_dense_loc_loss(
+    cross_boxes: Tensor,
+    teacher_boxes: Tensor,
+    teacher_logits: Tensor,
+    *,
+    label_weights: Tensor | None = None,
+    avg_factor: float | Tensor | None = None,
+) -> Tensor:
+    """Dense ``L_loc`` above: ``(n, 4)`` decoded boxes (x1, y1, x2, y2) and ``(n, K)`` teacher logits.
+
+    ``label_weights`` zero the weight of ignored locations (CrossKD); without ``avg_factor`` the loss is
+    divided by ``max(1, sum_i w_i)``.
+    """
     if cross_boxes.numel() == 0:
         return cross_boxes.sum() * 0.0
-    w = dense_teacher_weight(teacher_logits)
+    _check_rows("crosskd_dense_loc_loss", cross_boxes.shape[0], label_weights)
+    w = dense_teacher_weight(teacher_logits, label_weights)
     giou = bbox_overlaps(cross_boxes, teacher_boxes.detach(), mode="giou", is_aligned=True)
-    return (w * (1.0 - giou)).sum() / w.sum().clamp(min=1.0)
+    if avg_factor is None:
+        avg_factor = w.sum().clamp(min=1.0)
+    return (w * (1.0 - giou)).sum() / avg_factor
 
 
 def crosskd_detr_loc_loss(cross_boxes: Tensor, teacher_boxes: Tensor, teacher_logits: Tensor) -> Tensor:

@@ -46,8 +46,10 @@ Schedules (:func:`sssd_lambda`), as fractions of ``max_iter`` so that they scale
   width ``width`` (fraction of the schedule, default 1/6 = 30k of 180k iterations); ``width = 0`` is
   the step. The paper's "smooth" names its loss; this continuous counterpart of the step is ours.
 * Default ``lambda = 75``: the value the paper shows against LGD (Fig. 2, "Ours_75"), on the paper's
-  own loss scale ("after calibrating the distillation loss"); with another normalisation of
-  ``L_distill`` it needs re-tuning.
+  own loss scale ("after calibrating the distillation loss"); the method divides the summed
+  per-position distances by the number of feature elements (``distill_norm: elements`` in
+  :mod:`benchmarks.methods.sssd`), which puts ``75 * L_distill`` at LGD's magnitude; with another
+  normalisation of ``L_distill`` it needs re-tuning.
 """
 
 from __future__ import annotations
