@@ -13,8 +13,9 @@ writes from it.
   in the text we have, e.g. ELDET's main Tables 1-4), plus any ``tables`` that are;
 * ``transition``: ``compare`` for the termination-epoch table plus the per-cell transition epochs;
 * ``tide``: the TIDE error-type figure from ``tide/tide_cells.csv`` for ``methods``;
-* ``probe_curve``: per-epoch probe columns named in ``columns`` (written by method hooks, e.g.
-  matching stability or instability), one line per method;
+* ``probe_curve``: per-epoch probe.csv ``columns`` (written by the hooks: ``IS``, ``IS_ema``,
+  ``match_consistency`` by benchmarks/training/matching_hooks.py) of the ``detectors`` cells, one
+  panel per column, one line per method; a cell's probe.csv without one of them is an error;
 * ``claims``: the reproduction-gap summary (analysis.claims).
 """
 
@@ -33,11 +34,13 @@ class NotebookSpec:
     methods: tuple[str, ...] = ()
     method_module: str = ""  # reproduced: also every grid entry whose module is this (ablation variants)
     columns: tuple[str, ...] = ()
+    detectors: tuple[str, ...] = ()  # probe_curve: the cells whose probe.csv must have the columns
     description: str = ""
     extra: dict = field(default_factory=dict)
 
 
 _T = "rebuttal: "
+DETR = ("deformable_detr", "dino")
 NOTEBOOKS: tuple[NotebookSpec, ...] = (
     NotebookSpec("summary", "Reproduction-gap summary: headline claims", "all", "claims",
                  description="Published vs reproduced contrast per headline claim, with paired tests over seeds."),
@@ -66,7 +69,9 @@ NOTEBOOKS: tuple[NotebookSpec, ...] = (
     NotebookSpec("od_detr_ablation", "OD-DETR: ablations", "od_detr", "compare",
                  tables=("Table 2", "Table 3", "Table 4", "Table 5", "Table 6")),
     NotebookSpec("od_detr_matching", "OD-DETR: matching stability", "od_detr", "probe_curve",
-                 methods=("baseline", "od_detr"), columns=("matching_stability", "IS", "instability")),
+                 methods=("baseline", "od_detr"), columns=("IS", "match_consistency"), detectors=DETR,
+                 description="Fig. 1 (instability IS, lower = more stable) and Fig. 5 (matching consistency of "
+                 "the online model and its EMA teacher, higher = more stable), per epoch."),
     NotebookSpec("sssd_main", "SSSD: main table", "sssd", "compare", tables=("TL;DR",)),
     NotebookSpec("dn_detr_main", "DN-DETR: main tables", "dn_detr", "compare",
                  tables=("Table 1", "Table 2", "Table 3", "Table 4", "Table 1 (Sec. 5.6.3)")),
@@ -74,7 +79,8 @@ NOTEBOOKS: tuple[NotebookSpec, ...] = (
                  tables=("Table 5", "Table 6", "Table 2 (Sec. 5.6.4)", "Table 3 (Sec. 5.7.1)", "Table 4 (Sec. 5.7.1)",
                          "text: Sec. 4.4", "text: Sec. 5.6.4", "Fig. 7 caption")),
     NotebookSpec("dn_detr_instability", "DN-DETR: bipartite-matching instability", "dn_detr", "probe_curve",
-                 methods=("baseline", "dn_detr"), columns=("IS", "instability")),
+                 methods=("baseline", "dn_detr"), columns=("IS",), detectors=DETR,
+                 description="Fig. 3: instability IS (changed query-object assignments between epochs), per epoch."),
 )  # fmt: skip
 
 BY_NAME = {nb.name: nb for nb in NOTEBOOKS}

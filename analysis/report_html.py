@@ -183,35 +183,47 @@ def plot_tide(tide_cells: pd.DataFrame, methods: Sequence[str] | None = None):
 
 
 def probe_frame(
-    ctx: reproduction.Context, columns: Sequence[str], methods: Sequence[str] | None = None
+    ctx: reproduction.Context,
+    columns: Sequence[str],
+    methods: Sequence[str] | None = None,
+    detectors: Sequence[str] | None = None,
 ) -> pd.DataFrame:
-    """Long frame (cell identity, epoch, column, value) of the first of ``columns`` each probe.csv has."""
+    """Long frame (cell identity, epoch, column, value) of every one of ``columns`` in the probe.csv
+    of each cell of ``methods`` x ``detectors``; a probe.csv without one of them is an error (a
+    report must not plot another quantity than the one it names). Cells with no probe.csv (probes
+    off) are skipped."""
     rows = []
+    keys = ("dataset", "noise", "rate", "detector", "method", "seed")
     for cell in ctx.cells.to_dict("records"):
         if methods is not None and cell["method"] not in methods:
+            continue
+        if detectors and cell["detector"] not in detectors:
             continue
         path = ctx.root / "runs" / cell["cell"] / "probe.csv"
         if not path.is_file():
             continue
         probe = pd.read_csv(path)
+        missing = [c for c in columns if c not in probe.columns]
+        if missing:
+            raise InputError(f"probe.csv has no column(s) {missing} (it has {list(probe.columns)})", path=path)
         for col in columns:
-            if col in probe.columns and probe[col].notna().any():
-                for epoch, value in zip(probe["epoch"], probe[col]):
-                    rows.append({**{k: cell[k] for k in ("dataset", "noise", "rate", "detector", "method", "seed")},
-                                 "epoch": epoch, "column": col, "value": value})  # fmt: skip
-                break
-    return pd.DataFrame(rows, columns=["dataset", "noise", "rate", "detector", "method", "seed", "epoch", "column", "value"])  # fmt: skip
+            for epoch, value in zip(probe["epoch"], pd.to_numeric(probe[col], errors="coerce")):
+                if not pd.isna(value):
+                    rows.append({**{k: cell[k] for k in keys}, "epoch": epoch, "column": col, "value": value})
+    return pd.DataFrame(rows, columns=[*keys, "epoch", "column", "value"])
 
 
 def plot_probe_columns(long: pd.DataFrame):
-    """Per-epoch probe quantity, one line per method (band over seeds), a panel per detector; None if empty."""
+    """Per-epoch probe quantity, one line per method (band over seeds), a panel per column x detector; None if empty."""
     if long.empty:
         return None
     plt, sns = _plt()
     long = long.assign(setting=long["noise"] + "-" + long["rate"].map(lambda r: f"{r:g}"))
-    grid = sns.relplot(data=long, x="epoch", y="value", hue="method", style="setting", col="detector", kind="line",
-                       height=3.2, aspect=1.2, errorbar=("ci", 95))  # fmt: skip
-    grid.set_axis_labels("epoch", " / ".join(dict.fromkeys(long["column"])))
+    grid = sns.relplot(data=long, x="epoch", y="value", hue="method", style="setting", col="detector", row="column",
+                       kind="line", height=3.2, aspect=1.2, errorbar=("ci", 95),
+                       facet_kws={"sharey": "row"})  # fmt: skip
+    grid.set_axis_labels("epoch", "")
+    grid.set_titles("{row_name} | {col_name}")
     return grid.figure
 
 

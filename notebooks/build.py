@@ -73,7 +73,7 @@ cells = pd.read_csv(tide_csv) if tide_csv.is_file() else pd.DataFrame()
 display(Markdown("### TIDE dAP per error type (the paper's Fig. 4 prints no numbers: reproduced only)"))
 show(R.plot_tide(cells, spec.methods) if not cells.empty else None, "no TIDE results for these methods")"""
 
-PROBE = """long = R.probe_frame(ctx, spec.columns, spec.methods)
+PROBE = """long = R.probe_frame(ctx, spec.columns, spec.methods, spec.detectors)
 display(Markdown(f"### Per-epoch {' / '.join(spec.columns)} from probe.csv (written by the methods' hooks)"))
 show(R.plot_probe_columns(long), f"no probe.csv of methods {list(spec.methods)} has a column {list(spec.columns)}")"""
 

@@ -306,3 +306,52 @@ def test_paper_grid_dry_runs(path):
                          capture_output=True, text=True, cwd=REPO)  # fmt: skip
     assert res.returncode == 0, res.stderr[-3000:]
     assert "train_cell" in res.stdout and "notebook_html" in res.stdout
+
+
+# ------------------------------------------------------------ probe-curve reports (point 11)
+def _hook_columns() -> set[str]:
+    """probe.csv columns the hooks write, read from their source (hooks.PROBE_COLUMNS, the matching row)."""
+    import ast
+
+    cols: set[str] = set()
+    for name in ("hooks.py", "matching_hooks.py"):
+        tree = ast.parse((REPO / "benchmarks" / "training" / name).read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Assign) and any(getattr(t, "id", "") in ("PROBE_COLUMNS", "row") for t in node.targets):  # fmt: skip
+                elts = node.value.elts if isinstance(node.value, ast.List) else getattr(node.value, "keys", [])
+                cols |= {e.value for e in elts if isinstance(e, ast.Constant)}
+    return cols
+
+
+def test_probe_curve_specs_name_columns_a_hook_writes():
+    written = _hook_columns()
+    assert {"IS", "IS_ema", "match_consistency", "CA", "GTBA"} <= written
+    for spec in NOTEBOOKS:
+        if spec.kind == "probe_curve":
+            assert spec.columns and set(spec.columns) <= written, (spec.name, set(spec.columns) - written)
+    assert "match_consistency" in {c for s in NOTEBOOKS if s.name == "od_detr_matching" for c in s.columns}
+
+
+def _detr_cell(root: Path, method: str, probe: str) -> None:
+    _cell(root, "deformable_detr", method, "combined", 0.4, 0, 0.02)
+    (root / "g" / "runs" / f"voc/combined-0.4/deformable_detr/{method}/seed0" / "probe.csv").write_text(probe)
+
+
+def test_probe_frame_plots_every_named_column_and_a_missing_one_is_an_error(tmp_path):
+    from analysis.notebook_specs import BY_NAME
+    from benchmarks.errors import InputError
+
+    spec = BY_NAME["od_detr_matching"]
+    _detr_cell(tmp_path, "baseline", "epoch,IS,match_consistency\n1,,0.5\n2,3.0,0.6\n")
+    _detr_cell(tmp_path, "od_detr", "epoch,IS,match_consistency\n1,,0.8\n2,1.0,0.9\n")
+    _cell(tmp_path, "retinanet", "baseline", "combined", 0.4, 0, 0.05)  # no DETR: not asked for IS
+    ctx = reproduction.load_context(tmp_path, "g")
+    long = R.probe_frame(ctx, spec.columns, spec.methods, spec.detectors)
+    got = long.groupby(["method", "column"])["value"].apply(list).to_dict()
+    assert got == {("baseline", "IS"): [3.0], ("baseline", "match_consistency"): [0.5, 0.6],
+                   ("od_detr", "IS"): [1.0], ("od_detr", "match_consistency"): [0.8, 0.9]}  # fmt: skip
+    _detr_cell(tmp_path, "dn_detr", "epoch,IS\n1,\n2,1.0\n")  # no consistency column
+    ctx = reproduction.load_context(tmp_path, "g")
+    with pytest.raises(InputError, match="no column") as err:
+        R.probe_frame(ctx, spec.columns, ("baseline", "dn_detr"), spec.detectors)
+    assert "dn_detr/seed0/probe.csv" in str(err.value)
