@@ -54,8 +54,7 @@ def reproduced_text(row: dict) -> str:
     """'mean ± std (n=k)' for reproduced rows, else the status ("not run", "outside suite: ...")."""
     if row["status"] != "reproduced":
         return row["status"]
-    std = "" if pd.isna(row["std"]) else f" ± {row['std']:.2f}"
-    return f"{row['mean']:.2f}{std} (n={int(row['n'])})"
+    return _mean_text(row)
 
 
 def _inside(v) -> str:
@@ -66,10 +65,40 @@ def _inside(v) -> str:
     return "—"
 
 
+def split_stand_in(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(rows on the paper's own dataset or not run, rows measured on a synthetic stand-in)."""
+    if frame.empty:
+        return frame, frame
+    stand = frame["status"] == reproduction.STAND_IN
+    return frame[~stand], frame[stand]
+
+
+def stand_in_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Stand-in rows of a compare() frame: the paper row they stand for and the synthetic value --
+    no published number beside it, no diff, no interval (they reproduce nothing)."""
+    cols = ["table", "paper dataset", "grid dataset", "detector", "method", "noise", "rate", "metric", "setting",
+            "stand-in value (mean ± std, n)"]  # fmt: skip
+    _, stand = split_stand_in(frame)
+    if stand.empty:
+        return pd.DataFrame(columns=cols)
+    out = stand[["table", "dataset", "grid_dataset", "detector", "method", "noise", "rate", "metric", "setting"]].copy()
+    out.columns = cols[:-1]
+    out["rate"] = stand["rate"].map(lambda r: "" if pd.isna(r) else f"{r:g}")
+    out[cols[-1]] = [_mean_text(r) for r in stand.to_dict("records")]
+    return out[cols].reset_index(drop=True)
+
+
+def _mean_text(row: dict) -> str:
+    std = "" if pd.isna(row["std"]) else f" ± {row['std']:.2f}"
+    return f"{row['mean']:.2f}{std} (n={int(row['n'])})"
+
+
 def comparison_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """The display form of a compare() frame: one row per published number."""
+    """The display form of a compare() frame: one row per published number (stand-in rows left out:
+    :func:`stand_in_table` shows them apart)."""
     cols = ["table", "dataset", "detector", "method", "noise", "rate", "metric", "setting", "published",
             "reproduced", "diff", "95% CI", "published in CI", "caveat"]  # fmt: skip
+    frame, _ = split_stand_in(frame)
     if frame.empty:
         return pd.DataFrame(columns=cols)
     out = frame[["table", "dataset", "detector", "method", "noise", "rate", "metric", "setting", "published"]].copy()
@@ -124,7 +153,9 @@ def _plt():
 
 
 def plot_comparison(frame: pd.DataFrame, *, title: str = ""):
-    """Reproduced mean (with CI where n >= 2) against published, one panel per metric; None if empty."""
+    """Reproduced mean (with CI where n >= 2) against published, one panel per metric; None if empty.
+
+    Only rows reproduced on the paper's own dataset: a stand-in value is never a point here."""
     rep = frame[frame["status"] == "reproduced"]
     if rep.empty:
         return None

@@ -48,7 +48,15 @@ COMPARE = """frame = reproduction.compare(ctx, spec.paper, spec.tables){filter}
 display(Markdown("### Published numbers by reproduction status"))
 display(R.style_frame(R.status_counts(frame)))
 display(Markdown("### Published vs reproduced (mean ± std over seeds, n; diff = reproduced - published)"))
-display(R.style_comparison(frame))"""
+display(R.style_comparison(frame))
+stand_in = R.stand_in_table(frame)
+if len(stand_in):
+    display(Markdown(
+        "### Stand-in results (synthetic data, not the paper's dataset)\\n"
+        "These cells ran on the grid's synthetic set in place of the paper's dataset: they show the machinery "
+        "and reproduce no published number (no diff, no interval check, not in the figure, not counted)."
+    ))
+    display(R.style_frame(stand_in))"""
 COMPARE_PLOT = 'show(R.plot_comparison(frame, title=spec.title), "no reproduced cell for these tables")'
 
 REPRODUCED = """methods = list(spec.methods)

@@ -216,8 +216,8 @@ def test_notebook_on_default_results(name):
     text = _texts(shown)
     finished = len(list((DEFAULT_RESULTS / "runs").glob("*/*/*/*/*/metrics.json")))
     assert f"{finished} finished cells" in text
-    if name == "eldet_detr":  # the default's DINO / Deformable DETR baselines stand in for VOC rows
-        assert "stand-in: synthetic" in text and "(n=1)" in text
+    if name == "eldet_detr":  # the default's DINO / Deformable DETR baselines stand in for VOC rows, apart
+        assert "Stand-in results" in text and "(n=1)" in text
     if name in ("summary", "eldet_detr", "eldet_main", "bckd_tide"):
         assert any(type(o).__name__ == "Image" for o in shown)  # a figure was drawn
 
@@ -248,7 +248,7 @@ def test_index_counts(tmp_path):
     assert R.network_refs(text) == [] and "eldet_detr" in text and "synthetic stand-in" in text
     rows = R.index_rows(reproduction.load_context(DEFAULT_RESULTS.parent, "default"))
     detr = rows[rows["table"] == "rebuttal: Deformable DETR (VOC, AP50)"].iloc[0]
-    assert (detr["published"], detr["reproduced"], detr["testable"]) == (8, 2, 0)  # baseline clean + combined-0.4
+    assert (detr["published"], detr["reproduced"], detr["testable"]) == (8, 0, 0)  # synthetic stand-ins: never counted
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium missing (apt-get install -y chromium)")
@@ -355,3 +355,51 @@ def test_probe_frame_plots_every_named_column_and_a_missing_one_is_an_error(tmp_
     with pytest.raises(InputError, match="no column") as err:
         R.probe_frame(ctx, spec.columns, ("baseline", "dn_detr"), spec.detectors)
     assert "dn_detr/seed0/probe.csv" in str(err.value)
+
+
+# ------------------------------------------------------------ stand-in cells (point 12)
+def _synth_cell(root: Path, det: str, method: str, noise: str, rate: float, seed: int, ap: float) -> None:
+    cid = f"synth/{noise}-{rate:g}/{det}/{method}/seed{seed}"
+    d = root / "g" / "runs" / cid
+    d.mkdir(parents=True)
+    ident = {"cell": cid, "dataset": "synth", "noise": noise, "rate": rate, "detector": det, "method": method,
+             "seed": seed}  # fmt: skip
+    (d / "metrics.json").write_text(json.dumps({**ident, **{m: ap for m in reproduction.AP_METRICS}}))
+    (d / "cost.json").write_text(json.dumps({"epochs": 12, "train_seconds": 60.0, "peak_gpu_mb": None}))
+
+
+@pytest.fixture()
+def synth_grid(tmp_path):
+    """The default's shape: a synthetic set only; FCOS baseline/ELDET at 40 % combined, GFL clean, 2 seeds."""
+    for s in range(2):
+        _synth_cell(tmp_path, "fcos", "baseline", "combined", 0.4, s, 0.043 + 0.001 * s)
+        _synth_cell(tmp_path, "fcos", "eldet", "combined", 0.4, s, 0.040)
+        _synth_cell(tmp_path, "gfl", "baseline", "clean", 0.0, s, 0.29)
+    (tmp_path / "g" / "grid.resolved.yaml").write_text(yaml.safe_dump({"datasets": {"synth": {"source": "synthetic"}}}))
+    return tmp_path
+
+
+def test_stand_in_cells_reproduce_no_published_number(synth_grid):
+    ctx = reproduction.load_context(synth_grid, "g")
+    f = reproduction.compare(ctx, "eldet", ["rebuttal text"])
+    vindr = f[(f["dataset"] == "vindr") & (f["method"] == "baseline")].iloc[0]
+    assert vindr["status"] == reproduction.STAND_IN and vindr["mean"] == pytest.approx(4.35) and vindr["n"] == 2
+    assert math.isnan(vindr["diff"]) and math.isnan(vindr["ci_low"]) and vindr["inside_ci"] is pd.NA
+    assert "reproduced" not in set(f["status"])
+    assert reproduction.summary(f)["reproduced"].sum() == 0  # never counted
+    assert R.plot_comparison(f) is None  # never a scatter point
+    main = R.comparison_table(f)
+    assert not (main["dataset"] == "vindr").any() and reproduction.STAND_IN not in set(main["reproduced"])
+    apart = R.stand_in_table(f)
+    assert len(apart) == (f["status"] == reproduction.STAND_IN).sum() and "published" not in apart.columns
+    assert "4.35 ± 0.07 (n=2)" in set(apart["stand-in value (mean ± std, n)"])
+    rows = R.index_rows(ctx)
+    assert rows["reproduced"].sum() == 0 and rows["inside_ci"].sum() == 0
+    bckd = R.index_rows(ctx)[lambda r: (r["paper"] == "bckd") & (r["table"] == "Table 1")].iloc[0]
+    assert bckd["reproduced"] == 0  # the synthetic GFL baseline reproduces no COCO row
+
+
+def test_vindr_report_puts_the_stand_in_apart_without_a_diff(synth_grid):
+    text = _texts(_run_inprocess("eldet_vindr", synth_grid, "g"))
+    assert "Stand-in results" in text and "4.35 ± 0.07 (n=2)" in text
+    assert "-20.97" not in text and "-20.96" not in text  # 4.35 - 25.32: the old diff
