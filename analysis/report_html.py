@@ -35,6 +35,8 @@ from pathlib import Path
 import pandas as pd
 
 from analysis import (
+    claims_table,
+    claims_view,
     plot_style,  # noqa: F401  (selects the Agg backend before pyplot)
     reproduction,
 )
@@ -413,6 +415,8 @@ def build_index(results_dir: str | Path, grid: str, out: str | Path, *, reports_
         nums = "".join(f"<td class='n'>{int(r[c])}</td>" for c in ("published", "in_suite", "reproduced", "testable", "inside_ci"))  # fmt: skip
         parts.append(f"<tr><td>{esc(r['paper'])}</td><td>{esc(r['table'])}</td><td><a href='{esc(r['report'])}.html'>{esc(r['report'])}</a></td>{nums}</tr>")  # fmt: skip
     parts.append("</table>")
+    claims_csv = ctx.root / "tables" / "claims.csv"
+    parts += claims_view.index_section(claims_table.read_table(claims_csv) if claims_csv.is_file() else None)
     parts += gains_section(ctx.root / "tables" / "gains.csv")
     parts.append("</body></html>\n")
     text = "\n".join(parts)

@@ -85,26 +85,28 @@ PROBE = """long = R.probe_frame(ctx, spec.columns, spec.methods, spec.detectors)
 display(Markdown(f"### Per-epoch {' / '.join(spec.columns)} from probe.csv (written by the methods' hooks)"))
 show(R.plot_probe_columns(long), f"no probe.csv of methods {list(spec.methods)} has a column {list(spec.columns)}")"""
 
-CLAIMS = """table = claims.evaluate(ctx)
-display(Markdown(
-    "### Headline claims: published vs reproduced contrast\\n"
-    f"d = A - B per pair (same dataset, detector, setting, seed); holds = mean d > 0 with one-sided paired "
-    f"t-test p < {claims.ALPHA}; sign test beside it; 'n<2' = not testable."
-))
-display(R.style_frame(table, floats="{:.3g}"))
-have = table.dropna(subset=["mean_diff"])
-if have.empty:
-    show(None, "no claim has reproduced pairs")
+CLAIMS = """from analysis import claims_table, claims_view
+
+claims_csv = ctx.root / "tables" / "claims.csv"
+if claims_csv.is_file():
+    table, where = claims_table.read_table(claims_csv), "`tables/claims.csv` (the DAG's claims table)"
 else:
-    import seaborn as sns
-    long = have.melt(id_vars="claim", value_vars=["published", "mean_diff"], var_name="source", value_name="contrast")
-    long["source"] = long["source"].replace({"mean_diff": "reproduced"})
-    fig, ax = plt.subplots(figsize=(7, 0.5 + 0.45 * len(have)))
-    sns.barplot(data=long, y="claim", x="contrast", hue="source", ax=ax)
-    ax.axvline(0, color="grey", lw=1)
-    ax.set(xlabel="contrast (AP points or epochs)", ylabel="")
-    fig.tight_layout()
-    show(fig, "")"""
+    table, where = claims.evaluate(ctx), "the cells (no `tables/claims.csv` yet)"
+display(Markdown(
+    f"### Headline claims: published vs reproduced contrast\\nFrom {where}. d = A - B per pair (same dataset, "
+    f"detector, setting, seed, schedule); holds = mean d > 0 with a one-sided paired t-test p < {claims.ALPHA}; "
+    "sign test beside it; 'n<2' = not testable; 'none printed' = the paper states the claim without a number."
+))
+own, stand_in = table[~table["stand_in"]], table[table["stand_in"]]
+display(claims_view.style_claims(own))
+show(claims_view.plot_claims(own, title="own dataset"), "no claim has reproduced pairs on the paper's dataset")
+if len(stand_in):
+    display(Markdown(
+        "### Stand-in claims (synthetic data in place of the paper's dataset; never counted)\\n"
+        "The direction of each contrast on the synthetic set, to show the machinery; not evidence about the paper."
+    ))
+    display(claims_view.style_claims(stand_in))
+    show(claims_view.plot_claims(stand_in, title="stand-in (synthetic)"), "")"""
 
 
 def cells_for(spec: NotebookSpec) -> list[str]:

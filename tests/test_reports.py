@@ -403,3 +403,61 @@ def test_vindr_report_puts_the_stand_in_apart_without_a_diff(synth_grid):
     text = _texts(_run_inprocess("eldet_vindr", synth_grid, "g"))
     assert "Stand-in results" in text and "4.35 ± 0.07 (n=2)" in text
     assert "-20.97" not in text and "-20.96" not in text  # 4.35 - 25.32: the old diff
+
+
+# ------------------------------------------------- claims table in the summary and the index
+@pytest.fixture()
+def coco_claims_grid(tmp_path):
+    """A COCO grid: GFL baseline / BCKD on 3 seeds, and its tables/claims.csv written by the CLI."""
+    from analysis import claims_table
+
+    root = tmp_path / "g"
+    for s, (b, k) in enumerate([(0.401, 0.430), (0.405, 0.439), (0.398, 0.426)]):
+        for method, ap in (("baseline", b), ("bckd", k)):
+            cid = f"coco/clean-0/gfl/{method}/seed{s}"
+            d = root / "runs" / cid
+            d.mkdir(parents=True)
+            ident = {"cell": cid, "dataset": "coco", "noise": "clean", "rate": 0.0, "detector": "gfl",
+                     "method": method, "seed": s}  # fmt: skip
+            (d / "metrics.json").write_text(json.dumps({**ident, **{m: ap for m in reproduction.AP_METRICS}}))
+            (d / "cost.json").write_text(json.dumps({"epochs": 12, "train_seconds": 1.0}))
+    (root / "grid.resolved.yaml").write_text(yaml.safe_dump({"name": "g", "datasets": {"coco": {"source": "coco"}}}))
+    metrics = sorted(str(p) for p in (root / "runs").glob("*/*/*/*/*/metrics.json"))
+    (root / "tables").mkdir()
+    claims_table.main(["--metrics", *metrics, "--costs", *[m.replace("metrics.json", "cost.json") for m in metrics],
+                       "--grid-file", str(root / "grid.resolved.yaml"), "--out", str(root / "tables" / "claims.csv")])  # fmt: skip
+    return tmp_path
+
+
+def test_summary_report_renders_the_dags_claims_table(coco_claims_grid):
+    shown = _run_inprocess("summary", coco_claims_grid, "g")
+    text = _texts(shown)
+    assert "tables/claims.csv" in text and "bckd_beats_baseline" in text and "none printed" in text
+    assert "text-align: left" in text  # not a right-aligned dump
+    assert any(type(o).__name__ == "Image" for o in shown)
+
+
+def test_claims_figure_legend_is_outside_the_bars(coco_claims_grid):
+    from analysis import claims_table, claims_view
+
+    table = claims_table.read_table(coco_claims_grid / "g" / "tables" / "claims.csv")
+    fig = claims_view.plot_claims(table)
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    legend = ax.get_legend().get_window_extent()
+    assert legend.x0 >= ax.get_window_extent().x1  # the legend never covers a bar
+    assert claims_view.plot_claims(table[table["n_pairs"] == 0]) is None
+
+
+def test_index_counts_claims_per_paper(coco_claims_grid):
+    out = coco_claims_grid / "index.html"
+    R.build_index(coco_claims_grid, "g", out)
+    text = out.read_text()
+    assert R.network_refs(text) == [] and "Headline claims" in text
+    block = text.split("Headline claims", 1)[1]
+    from analysis import claims
+
+    n_bckd = sum(c.paper == "bckd" for c in claims.CLAIMS)
+    # bckd: the Table 1 claim holds (3 seeds, d = 2.9, 3.4, 2.8); the other BCKD claims were not run
+    assert f"<tr><td>bckd</td><td class='n'>1</td><td class='n'>0</td><td class='n'>{n_bckd - 1}</td></tr>" in block
+    assert "bckd_beats_baseline" in block

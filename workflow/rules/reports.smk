@@ -5,7 +5,7 @@ from analysis.notebook_specs import NAMES as NOTEBOOK_NAMES
 # What the notebooks read: every cell's files and the analysis stage's tables.
 REPORT_INPUTS = (
     [cell_path(c, "metrics.json") for c in CELLS]
-    + [f"{RES}/tide"]
+    + [f"{RES}/tide", f"{RES}/tables/claims.csv"]
     + ([f"{RES}/tables/transition.csv"] if GRID["probe"]["enabled"] else [])
 )
 
@@ -55,6 +55,7 @@ rule reports_index:
     input:
         reports=expand(f"{RES}/reports/{{nb}}.html", nb=NOTEBOOK_NAMES),
         gains=f"{RES}/tables/gains.csv",
+        claims=f"{RES}/tables/claims.csv",
     output:
         report(
             f"{RES}/reports/index.html",
