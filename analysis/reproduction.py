@@ -96,7 +96,7 @@ TERMINATION = {"loc_termination": "CA", "cls_termination": "GTBA", "difference":
 
 RESULT_COLUMNS = [
     "paper", "table", "dataset", "detector", "method", "noise", "rate", "metric", "setting",
-    "student_backbone", "teacher", "teacher_backbone", "epochs", "published",
+    "student_backbone", "teacher", "teacher_backbone", "schedule", "epochs", "published",
     "grid_dataset", "grid_method", "grid_noise", "grid_rate", "stand_in", "status",
     "n", "mean", "std", "diff", "ci_low", "ci_high", "inside_ci", "seeds", "caveat", "note",
 ]  # fmt: skip
@@ -326,13 +326,13 @@ def map_row(row: dict, dmap: dict[str, tuple[str, bool]], methods: dict[str, dic
     if row["teacher_backbone"]:
         teacher = suite_teacher(methods, method)
         if teacher is None:
-            caveat.append(f"paper teacher {row['teacher_backbone']}; the grid names no teacher for '{method}'")
+            caveat.append(f"paper teacher {row['teacher_backbone']}, the grid names no teacher for '{method}'")
         elif detector_backbone(teacher) != row["teacher_backbone"]:
             caveat.append(
                 f"paper teacher {row['teacher_backbone']}, suite teacher {detector_backbone(teacher)} ({teacher})"
             )
     if termination:
-        caveat.append("noise type not stated; read as combined")
+        caveat.append("noise type not stated: read as combined")
     if row["dataset"] not in dmap:
         return Target(method=method, noise=noise, rate=rate, outside="", caveat="; ".join(caveat))
     grid_ds, stand_in = dmap[row["dataset"]]
@@ -428,7 +428,7 @@ def compare(ctx: Context, paper: str, tables: Iterable[str] | None = None, *, re
     out = []
     for row in refs.to_dict("records"):
         t = map_row(row, dmap, ctx.methods)
-        rec = {c: row.get(c) for c in ("paper", "table", "dataset", "detector", "method", "noise", "rate", "metric", "setting", "student_backbone", "teacher", "teacher_backbone", "epochs", "note")}  # fmt: skip
+        rec = {c: row.get(c) for c in ("paper", "table", "dataset", "detector", "method", "noise", "rate", "metric", "setting", "student_backbone", "teacher", "teacher_backbone", "schedule", "epochs", "note")}  # fmt: skip
         rec.update(published=row["value"], grid_dataset=t.dataset, grid_method=t.method, grid_noise=t.noise, grid_rate=t.rate)  # fmt: skip
         rec.update(stand_in=t.stand_in, caveat=t.caveat, seeds="")
         values = None

@@ -26,8 +26,9 @@ PARAMETERS = '# Parameters (papermill overrides them): the grid name and its res
 SETUP = """import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
+from IPython.display import HTML
 
-from analysis import claims, reproduction
+from analysis import claims, paper_tables, reproduction
 from analysis import report_html as R
 from analysis.notebook_specs import BY_NAME
 
@@ -47,16 +48,8 @@ def show(fig, empty):
 COMPARE = """frame = reproduction.compare(ctx, spec.paper, spec.tables){filter}
 display(Markdown("### Published numbers by reproduction status"))
 display(R.style_frame(R.status_counts(frame)))
-display(Markdown("### Published vs reproduced (mean ± std over seeds, n; diff = reproduced - published)"))
-display(R.style_comparison(frame))
-stand_in = R.stand_in_table(frame)
-if len(stand_in):
-    display(Markdown(
-        "### Stand-in results (synthetic data, not the paper's dataset)\\n"
-        "These cells ran on the grid's synthetic set in place of the paper's dataset: they show the machinery "
-        "and reproduce no published number (no diff, no interval check, not in the figure, not counted)."
-    ))
-    display(R.style_frame(stand_in))"""
+display(Markdown("### The paper's tables, in the paper's layout"))
+display(HTML(paper_tables.report_html(frame, spec.paper, list(spec.tables), name=spec.name)))"""
 COMPARE_PLOT = 'show(R.plot_comparison(frame, title=spec.title), "no reproduced cell for these tables")'
 
 REPRODUCED = """methods = list(spec.methods)

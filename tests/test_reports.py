@@ -401,7 +401,9 @@ def test_stand_in_cells_reproduce_no_published_number(synth_grid):
 
 def test_vindr_report_puts_the_stand_in_apart_without_a_diff(synth_grid):
     text = _texts(_run_inprocess("eldet_vindr", synth_grid, "g"))
-    assert "Stand-in results" in text and "4.35 ± 0.07 (n=2)" in text
+    assert "Stand-in results" in text and "4.35 ± 0.07 (2)" in text
+    own = text.split("Stand-in results", 1)[0]
+    assert "25.32" in own and "4.35" not in own  # the published row, with no stand-in value beside it
     assert "-20.97" not in text and "-20.96" not in text  # 4.35 - 25.32: the old diff
 
 
