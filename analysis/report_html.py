@@ -37,6 +37,7 @@ import pandas as pd
 from analysis import (
     claims_table,
     claims_view,
+    index_glance,
     plot_style,  # noqa: F401  (selects the Agg backend before pyplot)
     reproduction,
 )
@@ -391,16 +392,19 @@ def build_index(results_dir: str | Path, grid: str, out: str | Path, *, reports_
     esc = html.escape
     parts = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'>",
-        f"<title>Reports: grid {esc(grid)}</title><style>{_INDEX_CSS}</style></head><body>",
+        f"<title>Reports: grid {esc(grid)}</title><style>{_INDEX_CSS}{index_glance.CSS}</style></head><body>",
         f"<h1>Reproduction reports: grid <code>{esc(grid)}</code></h1>",
         f"<p>{len(ctx.cells)} finished cells under <code>{esc(str(ctx.root / 'runs'))}</code>. "
         "Counts per paper table: <b>published</b> numbers, those the suite can train (<b>in suite</b>), "
-        "<b>reproduced</b> (at least one seed), <b>testable</b> (n &ge; 2 seeds) and <b>within tolerance</b> "
+        "<b>reproduced</b> (at least one seed on the paper's own dataset; synthetic stand-ins never count), <b>testable</b> (n &ge; 2 seeds) and <b>within tolerance</b> "
         "(published value inside the reproduced 95 % t-interval).</p>",
     ]
     if any(ctx.cells["dataset"].map(lambda d: ctx.datasets.get(d) == "synthetic")):
         parts.append("<p class='muted'>This grid trains on a synthetic stand-in dataset: its numbers show the "
                      "machinery and are not comparable with the papers'.</p>")  # fmt: skip
+    claims_csv = ctx.root / "tables" / "claims.csv"
+    claim_table = claims_table.read_table(claims_csv) if claims_csv.is_file() else None
+    parts += index_glance.glance_section(ctx.root, counts, claim_table, reports_dir)
     parts.append("<h2>Reports</h2><table><tr><th>report</th><th>paper</th><th>what</th><th>tables</th>"
                  "<th>published</th><th>in suite</th><th>reproduced</th><th>testable</th><th>within tolerance</th></tr>")  # fmt: skip
     for spec in NOTEBOOKS:
@@ -415,8 +419,7 @@ def build_index(results_dir: str | Path, grid: str, out: str | Path, *, reports_
         nums = "".join(f"<td class='n'>{int(r[c])}</td>" for c in ("published", "in_suite", "reproduced", "testable", "inside_ci"))  # fmt: skip
         parts.append(f"<tr><td>{esc(r['paper'])}</td><td>{esc(r['table'])}</td><td><a href='{esc(r['report'])}.html'>{esc(r['report'])}</a></td>{nums}</tr>")  # fmt: skip
     parts.append("</table>")
-    claims_csv = ctx.root / "tables" / "claims.csv"
-    parts += claims_view.index_section(claims_table.read_table(claims_csv) if claims_csv.is_file() else None)
+    parts += claims_view.index_section(claim_table)
     parts += gains_section(ctx.root / "tables" / "gains.csv")
     parts.append("</body></html>\n")
     text = "\n".join(parts)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import math
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -463,3 +466,36 @@ def test_index_counts_claims_per_paper(coco_claims_grid):
     # bckd: the Table 1 claim holds (3 seeds, d = 2.9, 3.4, 2.8); the other BCKD claims were not run
     assert f"<tr><td>bckd</td><td class='n'>1</td><td class='n'>0</td><td class='n'>{n_bckd - 1}</td></tr>" in block
     assert "bckd_beats_baseline" in block
+
+
+def test_index_at_a_glance_per_paper(coco_claims_grid):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    from analysis import index_glance
+
+    tide = coco_claims_grid / "g" / "tide"
+    tide.mkdir()
+    fig, ax = plt.subplots(figsize=(8, 4), dpi=100)
+    ax.bar([0, 1], [1, 2])
+    fig.savefig(tide / "methods__coco__clean-0.png")
+    plt.close(fig)
+    out = coco_claims_grid / "g" / "reports" / "index.html"
+    out.parent.mkdir()
+    (out.parent / "bckd_main.html").write_text("<html></html>")
+    R.build_index(coco_claims_grid, "g", out)
+    text = out.read_text()
+    assert R.network_refs(text) == []
+    glance = text.split("<h2>At a glance</h2>", 1)[1].split("<h2>Reports</h2>", 1)[0]
+    blocks = dict(zip(index_glance.PAPER_TITLES, glance.split("<div class='paper'>")[1:], strict=True))
+    bckd = blocks["bckd"]
+    assert "1 holding" in bckd and "bckd_beats_baseline" in bckd
+    assert "href='../tide/methods__coco__clean-0.png'" in bckd and "src='data:image/png;base64," in bckd
+    assert "<a href='bckd_main.html'>" in bckd and "(missing)" in bckd  # bckd_tide etc. not rendered here
+    uri = re.search(r"src='data:image/png;base64,([^']+)'", bckd).group(1)
+    with Image.open(io.BytesIO(base64.b64decode(uri))) as thumb:
+        assert thumb.width == index_glance.THUMB_WIDTH  # downscaled from 800 px
+    assert "Key figures: not run" in blocks["eldet"] and "0 holding" in blocks["eldet"]

@@ -9,6 +9,18 @@ REPORT_INPUTS = (
     + ([f"{RES}/tables/transition.csv"] if GRID["probe"]["enabled"] else [])
 )
 
+# The figure folders whose key figures the index shows as thumbnails (as all_targets plans them).
+INDEX_FIGURES = [f"{RES}/tide"] + (
+    [f"{RES}/figures/transition"]
+    + (
+        [f"{RES}/figures/matching"]
+        if any(get_detector(c.detector).family == "detr" for c in CELLS)
+        else []
+    )
+    if GRID["probe"]["enabled"]
+    else []
+)
+
 
 rule notebook:
     input:
@@ -56,6 +68,7 @@ rule reports_index:
         reports=expand(f"{RES}/reports/{{nb}}.html", nb=NOTEBOOK_NAMES),
         gains=f"{RES}/tables/gains.csv",
         claims=f"{RES}/tables/claims.csv",
+        figures=INDEX_FIGURES,
     output:
         report(
             f"{RES}/reports/index.html",
