@@ -35,6 +35,7 @@ class NotebookSpec:
     method_module: str = ""  # reproduced: also every grid entry whose module is this (ablation variants)
     columns: tuple[str, ...] = ()
     detectors: tuple[str, ...] = ()  # probe_curve: the cells whose probe.csv must have the columns
+    figures: tuple[str, ...] = ()  # globs under results/<grid>/ of the analysis figures shown beside the tables
     description: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -50,7 +51,7 @@ NOTEBOOKS: tuple[NotebookSpec, ...] = (
                  description="The main paper's Tables 1-4 are not in the discussion text: reproduced AP per "
                  "dataset x noise x detector x method, plus every number the discussion states."),
     NotebookSpec("eldet_transition", "ELDET: early-learning termination epochs (CA vs GTBA)", "eldet", "transition",
-                 tables=(_T + "early-learning termination epochs",)),
+                 tables=(_T + "early-learning termination epochs",), figures=("figures/transition/summary__*.png",)),
     NotebookSpec("eldet_detr", "ELDET: Deformable DETR and DINO", "eldet", "compare",
                  tables=(_T + "Deformable DETR (VOC, AP50)", _T + "DINO query denoising vs ELDET (VOC, 40% noise)")),
     NotebookSpec("eldet_pets", "ELDET: Oxford-IIIT Pets", "eldet", "compare", tables=(_T + "Oxford Pets (AP50)",)),

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import html
+from collections.abc import Sequence
 
 import pandas as pd
 
@@ -42,6 +43,9 @@ table.paper td .pub { font-weight: 600; } table.paper td .rep { color: #333; fon
 td.inside { background: #e3f4e6; } td.outside { background: #fbe3e1; } td.untested { background: #fff3dc; }
 td.notrun .rep, td.suite .rep { color: #888; font-style: italic; } td.standin { background: #eef1f8; }
 p.legend { font-size: 0.85em; color: #555; } ol.caveats { font-size: 0.85em; color: #444; }
+div.side { display: flex; flex-wrap: wrap; gap: 1.5em; align-items: flex-start; }
+div.side div.figures { max-width: 46em; } div.side img { max-width: 100%; }
+figcaption { font-size: 0.85em; color: #555; }
 """
 LEGEND = ("<p class='legend'>Each cell: <b>published</b>, then reproduced mean ± std (n seeds). "
           "<span style='background:#e3f4e6'>green</span>: published inside the reproduced 95 % t-interval; "
@@ -165,14 +169,31 @@ def csv_download(frame: pd.DataFrame, filename: str) -> str:
             f"Download the long-format table ({len(frame)} rows, CSV)</a></p>")  # fmt: skip
 
 
-def report_html(frame: pd.DataFrame, paper: str, tables: list[str], *, name: str = "report") -> str:
-    """Every table of a report in the paper's layout, stand-in sections apart, and the CSV link."""
-    parts = [f"<style>{CSS}</style>", LEGEND]
+def report_html(
+    frame: pd.DataFrame,
+    paper: str,
+    tables: list[str],
+    *,
+    name: str = "report",
+    figures: Sequence[tuple[str, str]] = (),
+    no_figure: str = "",
+) -> str:
+    """Every table of a report in the paper's layout with its figures beside it (``(caption, PNG
+    data URI)`` pairs; ``no_figure`` says why there is none), stand-in sections apart, the CSV link."""
+    parts = [f"<style>{CSS}</style>", LEGEND, "<div class='side'><div class='tables'>"]
     stand = []
     for table in tables:
         body = paper_table_html(frame, paper, table)
         if body:
             parts += [f"<h4>{html.escape(table)}</h4>", body]
+    parts.append("</div><div class='figures'>")
+    for caption, uri in figures:
+        parts.append(f"<figure><img src='{uri}' alt='{html.escape(caption, quote=True)}'>"
+                     f"<figcaption>{html.escape(caption)}</figcaption></figure>")  # fmt: skip
+    if not figures and no_figure:
+        parts.append(f"<p class='legend'><b>not run</b>: {html.escape(no_figure)}</p>")
+    parts.append("</div></div>")
+    for table in tables:
         apart = paper_table_html(frame, paper, table, stand_in=True)
         if apart:
             stand += [f"<h4>{html.escape(table)} (stand-in values)</h4>", apart]

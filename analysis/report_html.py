@@ -272,6 +272,16 @@ def figure_png(fig) -> str:
     return "data:image/png;base64," + base64.b64encode(png_bytes(fig)).decode("ascii")
 
 
+def figure_file_png(path: str | Path) -> str:
+    """A PNG file (an analysis-stage figure) as a data URI, so the report stays self-contained."""
+    return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
+
+
+def spec_figures(ctx: reproduction.Context, spec: NotebookSpec) -> list[Path]:
+    """The analysis figures (PNG) a report shows beside its tables: its spec's globs under the grid root."""
+    return [p for pattern in spec.figures for p in sorted(ctx.root.glob(pattern))]
+
+
 def figure_image(fig):
     """A figure as an IPython PNG image: displays inline whatever matplotlib backend the kernel has
     (plot_style selects Agg, under which ``display(fig)`` would show only the figure's text repr)."""

@@ -48,9 +48,16 @@ def show(fig, empty):
 COMPARE = """frame = reproduction.compare(ctx, spec.paper, spec.tables){filter}
 display(Markdown("### Published numbers by reproduction status"))
 display(R.style_frame(R.status_counts(frame)))
-display(Markdown("### The paper's tables, in the paper's layout"))
-display(HTML(paper_tables.report_html(frame, spec.paper, list(spec.tables), name=spec.name)))"""
-COMPARE_PLOT = 'show(R.plot_comparison(frame, title=spec.title), "no reproduced cell for these tables")'
+display(Markdown("### The paper's tables, in the paper's layout, with their figures"))
+figures = []
+fig = R.plot_comparison(frame, title=spec.title)
+if fig is not None:
+    figures.append(("reproduced vs published (own dataset only)", R.figure_png(fig)))
+    plt.close(fig)
+for path in R.spec_figures(ctx, spec):
+    figures.append((path.stem, R.figure_file_png(path)))
+display(HTML(paper_tables.report_html(frame, spec.paper, list(spec.tables), name=spec.name, figures=figures,
+                                      no_figure="no number reproduced on the paper's dataset to plot")))"""
 
 REPRODUCED = """methods = list(spec.methods)
 if spec.method_module:  # ablation variants: grid entries whose module is spec.method_module
@@ -108,7 +115,7 @@ def cells_for(spec: NotebookSpec) -> list[str]:
     out = []
     if spec.tables:
         filt = f'\nframe = frame[frame["dataset"] == {spec.extra["dataset"]!r}]' if "dataset" in spec.extra else ""
-        out += [COMPARE.format(filter=filt), COMPARE_PLOT]
+        out.append(COMPARE.format(filter=filt))
     extra = {"reproduced": REPRODUCED, "transition": TRANSITION, "tide": TIDE, "probe_curve": PROBE}.get(spec.kind)
     if extra:
         out.append(extra)

@@ -97,3 +97,33 @@ def test_bckd_table1_reads_like_the_paper():
     assert [r[:2] for r in rows[1:6]] == [["r101", "teacher"], ["r50", "baseline"], ["r50", "ld"], ["r50", "bckd"],
                                            ["r50", "ld+bckd"]]  # fmt: skip
     assert rows[4][2].startswith("43.2")
+
+
+def test_figures_sit_beside_the_tables(termination):
+    f, _ = termination
+    page = P.report_html(f, "eldet", [TERM], figures=[("summary", "data:image/png;base64,iVBORw0KGgo=")])
+    side = page.split("<div class='side'>", 1)[1]
+    tables, figures = side.split("<div class='figures'>", 1)
+    assert "<table class='paper'>" in tables and "data:image/png;base64,iVBORw0KGgo=" in figures
+    assert "<figcaption>summary</figcaption>" in figures
+    empty = P.report_html(f, "eldet", [TERM], no_figure="nothing reproduced")
+    assert "<b>not run</b>: nothing reproduced" in empty
+
+
+def test_transition_report_embeds_the_analysis_figure(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from tests.test_reports import _run_inprocess, _texts
+
+    figdir = tmp_path / "g" / "figures" / "transition"
+    figdir.mkdir(parents=True)
+    fig, ax = plt.subplots(figsize=(2, 2))
+    ax.plot([0, 1], [0, 1])
+    fig.savefig(figdir / "summary__voc__baseline__combined.png")
+    plt.close(fig)
+    text = _texts(_run_inprocess("eldet_transition", tmp_path, "g"))
+    assert "<figcaption>summary__voc__baseline__combined</figcaption>" in text
+    assert R.figure_file_png(figdir / "summary__voc__baseline__combined.png") in text

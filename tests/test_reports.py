@@ -221,8 +221,8 @@ def test_notebook_on_default_results(name):
     assert f"{finished} finished cells" in text
     if name == "eldet_detr":  # the default's DINO / Deformable DETR baselines stand in for VOC rows, apart
         assert "Stand-in results" in text and "(n=1)" in text
-    if name in ("summary", "eldet_detr", "eldet_main", "bckd_tide"):
-        assert any(type(o).__name__ == "Image" for o in shown)  # a figure was drawn
+    if name in ("summary", "eldet_detr", "eldet_main", "bckd_tide"):  # a figure was drawn (inline or in the page)
+        assert any(type(o).__name__ == "Image" for o in shown) or "data:image/png;base64," in text
 
 
 @pytest.mark.skipif(not (DEFAULT_RESULTS / "runs").is_dir(), reason="no results/default")
