@@ -450,14 +450,14 @@ def evaluate(ctx: Context, claims: tuple[Claim, ...] = CLAIMS, *, refs: pd.DataF
 
 
 def verdict_counts(table: pd.DataFrame) -> pd.DataFrame:
-    """Per paper, own-dataset claims only: holding ("yes"), not holding (anything else run), not run."""
-    own = table[~table["stand_in"].astype(bool)]
-    holds = own["holds"].astype(str)
-    g = own.assign(
-        holding=holds.str.startswith("yes"),
-        not_run=holds == "not run",
-    )
-    g["not_holding"] = ~g["holding"] & ~g["not_run"]
+    """Per paper: claims holding ("yes"), not holding (run, anything else) -- both on the paper's own
+    dataset only -- and not run there (no pairs, or only a synthetic stand-in ran)."""
+    own = ~table["stand_in"].astype(bool)
+    holds = table["holds"].astype(str)
+    ran = own & (holds != "not run")
+    g = table.assign(holding=ran & holds.str.startswith("yes"))
+    g["not_holding"] = ran & ~g["holding"]
+    g["not_run"] = ~ran
     out = g.groupby("paper", sort=False)[["holding", "not_holding", "not_run"]].sum().astype(int)
     return out.reset_index()
 

@@ -123,7 +123,7 @@ def to_markdown(table: pd.DataFrame) -> str:
         f"paired t-test p < {claims.ALPHA} (sign test beside it); 'n<2' = not testable; 'none printed' = the paper "
         "states the claim without a number.",
         "",
-        *_md_rows(own),
+        *(_md_rows(own) if len(own) else ["No claim has cells on a paper's own dataset in this grid."]),
     ]
     if len(stand):
         lines += ["", "## Stand-in (synthetic data in place of the paper's dataset; not counted)", "", *_md_rows(stand)]

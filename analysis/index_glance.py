@@ -87,12 +87,14 @@ def paper_block(
             f"title='{esc(str(s), quote=True)}'>{esc(c)}</span>"
             for c, v, s in zip(own["claim"], own["holds"], own["statement"])
         )
-        parts.append(f"<p>Claims: <span class='yes'>{h} holding</span> · <span class='no'>{nh} not holding</span> · "
-                     f"<span class='nr'>{nr} not run</span><br><small>{names}</small></p>")  # fmt: skip
+        names = f"<br><small>{names}</small>" if names and (h or nh) else ""
+        parts.append(f"<p>Claims on the paper's dataset: <span class='yes'>{h} holding</span> · "
+                     f"<span class='no'>{nh} not holding</span> · <span class='nr'>{nr} not run</span>{names}</p>")  # fmt: skip
         stand = claim_table[(claim_table["paper"] == paper) & claim_table["stand_in"]]
         if len(stand):
             ran = int((stand["n_pairs"].astype(int) > 0).sum())
-            parts.append(f"<p class='muted'>{ran} claim(s) ran on the synthetic stand-in (not counted).</p>")
+            if ran:
+                parts.append(f"<p class='muted'>{ran} claim(s) ran on the synthetic stand-in (not counted).</p>")
     sub = counts[counts["paper"] == paper]
     if len(sub):
         pub, rep, ins = (int(sub[c].sum()) for c in ("published", "reproduced", "inside_ci"))

@@ -102,6 +102,16 @@ def _value_text(r: dict) -> str:
     return f"{r['mean']:.2f}{std} ({int(r['n'])})"
 
 
+#: Metrics printed as whole numbers or with their own decimals (epochs, counts, MB, minutes).
+_PLAIN = frozenset({"epoch", "positive_cases", "memory_mb", "train_minutes", "epochs_to_40AP", "params_m", "gflops"})
+
+
+def published_text(r: dict) -> str:
+    """The published value as printed: 49.0 stays 49.0 (AP points), epochs stay whole (4, +4.75)."""
+    v = float(r["published"])
+    return f"{v:g}" if r["metric"] in _PLAIN else str(v)
+
+
 def _status_short(status: str) -> str:
     for head in ("outside suite", "not measured"):
         if status.startswith(head):
@@ -152,7 +162,7 @@ def paper_table_html(frame: pd.DataFrame, paper: str, table: str, *, stand_in: b
                 shown = dict(r, status="not run") if r["status"] == reproduction.STAND_IN else r
                 cls = _cell_class(shown)
                 rep = _value_text(shown) if shown["status"] == "reproduced" else _status_short(shown["status"])
-                body = f"<div class='pub'>{r['published']:g}{marks}</div><div class='rep'>{esc(rep)}</div>"
+                body = f"<div class='pub'>{published_text(r)}{marks}</div><div class='rep'>{esc(rep)}</div>"
             title = esc(r["status"], quote=True)
             tds += f"<td class='{cls}' title='{title}'>{body}</td>"
         out.append(f"<tr>{tds}</tr>")

@@ -204,6 +204,7 @@ def test_synthetic_grid_evaluates_claims_as_stand_ins_never_counted():
     assert row["stand_in"] and row["n_pairs"] == 2 and "stand-in for voc, coco" in row["dataset"]
     counts = claims.verdict_counts(table)
     assert counts["holding"].sum() == 0 and counts["not_holding"].sum() == 0  # stand-ins are never counted
+    assert counts["not_run"].sum() == len(claims.CLAIMS)  # not run on the paper's own dataset
     real = claims.evaluate(_ctx(_eldet_cells("voc", ["retinanet"], [("combined", 0.4)], 1.0), {"voc": "voc"}))
     holding = set(real[real["holds"].str.startswith("yes")]["claim"])
     assert holding == {"eldet_beats_baseline_c40", "eldet_beats_baseline_voc", "eldet_beats_baseline_combined"}

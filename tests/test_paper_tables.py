@@ -97,6 +97,7 @@ def test_bckd_table1_reads_like_the_paper():
     assert [r[:2] for r in rows[1:6]] == [["r101", "teacher"], ["r50", "baseline"], ["r50", "ld"], ["r50", "bckd"],
                                            ["r50", "ld+bckd"]]  # fmt: skip
     assert rows[4][2].startswith("43.2")
+    assert rows[1][4].startswith("49.0")  # the teacher's AP75 as printed, not "49"
 
 
 def test_figures_sit_beside_the_tables(termination):
