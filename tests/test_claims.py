@@ -128,6 +128,9 @@ def test_eldet_comparison_claims_exist_with_their_published_numbers():
     dino = claims.BY_ID["eldet_beats_dino_dn_c40"]
     assert dino.published.value(refs) == pytest.approx(68.29 - 66.26)
     assert (dino.datasets, dino.detectors, dino.settings) == (("voc",), ("dino",), ("combined-0.4",))
+    # per noise type (the rebuttal's loc / cls rows): 75.63 - 74.26 and 67.83 - 67.16
+    assert claims.BY_ID["eldet_beats_dino_dn_loc40"].published.value(refs) == pytest.approx(75.63 - 74.26)
+    assert claims.BY_ID["eldet_beats_dino_dn_cls40"].published.value(refs) == pytest.approx(67.83 - 67.16)
 
 
 # ------------------------------------------------------------ point 6: ELDET c40 and noisy
