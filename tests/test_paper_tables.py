@@ -128,3 +128,19 @@ def test_transition_report_embeds_the_analysis_figure(tmp_path):
     text = _texts(_run_inprocess("eldet_transition", tmp_path, "g"))
     assert "<figcaption>summary__voc__baseline__combined</figcaption>" in text
     assert R.figure_file_png(figdir / "summary__voc__baseline__combined.png") in text
+
+
+def test_spec_figures_are_files_the_analysis_stage_writes():
+    from analysis.index_glance import KEY_FIGURES
+    from analysis.notebook_specs import NOTEBOOKS
+
+    producers = {"tide": "tide_report.py", "figures/transition": "transition_plots.py",
+                 "figures/matching": "matching_plots.py"}  # fmt: skip
+    repo = Path(__file__).resolve().parents[1]
+    globs = [g for s in NOTEBOOKS for g in s.figures] + [g for gs in KEY_FIGURES.values() for g in gs]
+    assert globs
+    for pattern in globs:
+        folder, name = pattern.rsplit("/", 1)
+        assert folder in producers, pattern
+        prefix = name.split("*", 1)[0]
+        assert prefix in (repo / "analysis" / producers[folder]).read_text(), pattern

@@ -2,14 +2,8 @@
 # to self-contained HTML (inline images, no CDN), and an index links them with per-table counts.
 from analysis.notebook_specs import NAMES as NOTEBOOK_NAMES
 
-# What the notebooks read: every cell's files and the analysis stage's tables.
-REPORT_INPUTS = (
-    [cell_path(c, "metrics.json") for c in CELLS]
-    + [f"{RES}/tide", f"{RES}/tables/claims.csv"]
-    + ([f"{RES}/tables/transition.csv"] if GRID["probe"]["enabled"] else [])
-)
-
-# The figure folders whose key figures the index shows as thumbnails (as all_targets plans them).
+# Figure folders the index shows as thumbnails and the reports beside their tables (as all_targets
+# plans them).
 INDEX_FIGURES = [f"{RES}/tide"] + (
     [f"{RES}/figures/transition"]
     + (
@@ -19,6 +13,15 @@ INDEX_FIGURES = [f"{RES}/tide"] + (
     )
     if GRID["probe"]["enabled"]
     else []
+)
+
+
+# What the notebooks read: every cell's files and the analysis stage's tables and figures.
+REPORT_INPUTS = (
+    [cell_path(c, "metrics.json") for c in CELLS]
+    + [f"{RES}/tables/claims.csv"]
+    + ([f"{RES}/tables/transition.csv"] if GRID["probe"]["enabled"] else [])
+    + INDEX_FIGURES
 )
 
 
