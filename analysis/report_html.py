@@ -35,6 +35,9 @@ from pathlib import Path
 import pandas as pd
 
 from analysis import (
+    claims_table,
+    claims_view,
+    index_glance,
     plot_style,  # noqa: F401  (selects the Agg backend before pyplot)
     reproduction,
 )
@@ -54,8 +57,7 @@ def reproduced_text(row: dict) -> str:
     """'mean ± std (n=k)' for reproduced rows, else the status ("not run", "outside suite: ...")."""
     if row["status"] != "reproduced":
         return row["status"]
-    std = "" if pd.isna(row["std"]) else f" ± {row['std']:.2f}"
-    return f"{row['mean']:.2f}{std} (n={int(row['n'])})"
+    return _mean_text(row)
 
 
 def _inside(v) -> str:
@@ -66,10 +68,40 @@ def _inside(v) -> str:
     return "—"
 
 
+def split_stand_in(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(rows on the paper's own dataset or not run, rows measured on a synthetic stand-in)."""
+    if frame.empty:
+        return frame, frame
+    stand = frame["status"] == reproduction.STAND_IN
+    return frame[~stand], frame[stand]
+
+
+def stand_in_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Stand-in rows of a compare() frame: the paper row they stand for and the synthetic value --
+    no published number beside it, no diff, no interval (they reproduce nothing)."""
+    cols = ["table", "paper dataset", "grid dataset", "detector", "method", "noise", "rate", "metric", "setting",
+            "stand-in value (mean ± std, n)"]  # fmt: skip
+    _, stand = split_stand_in(frame)
+    if stand.empty:
+        return pd.DataFrame(columns=cols)
+    out = stand[["table", "dataset", "grid_dataset", "detector", "method", "noise", "rate", "metric", "setting"]].copy()
+    out.columns = cols[:-1]
+    out["rate"] = stand["rate"].map(lambda r: "" if pd.isna(r) else f"{r:g}")
+    out[cols[-1]] = [_mean_text(r) for r in stand.to_dict("records")]
+    return out[cols].reset_index(drop=True)
+
+
+def _mean_text(row: dict) -> str:
+    std = "" if pd.isna(row["std"]) else f" ± {row['std']:.2f}"
+    return f"{row['mean']:.2f}{std} (n={int(row['n'])})"
+
+
 def comparison_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """The display form of a compare() frame: one row per published number."""
+    """The display form of a compare() frame: one row per published number (stand-in rows left out:
+    :func:`stand_in_table` shows them apart)."""
     cols = ["table", "dataset", "detector", "method", "noise", "rate", "metric", "setting", "published",
             "reproduced", "diff", "95% CI", "published in CI", "caveat"]  # fmt: skip
+    frame, _ = split_stand_in(frame)
     if frame.empty:
         return pd.DataFrame(columns=cols)
     out = frame[["table", "dataset", "detector", "method", "noise", "rate", "metric", "setting", "published"]].copy()
@@ -124,7 +156,9 @@ def _plt():
 
 
 def plot_comparison(frame: pd.DataFrame, *, title: str = ""):
-    """Reproduced mean (with CI where n >= 2) against published, one panel per metric; None if empty."""
+    """Reproduced mean (with CI where n >= 2) against published, one panel per metric; None if empty.
+
+    Only rows reproduced on the paper's own dataset: a stand-in value is never a point here."""
     rep = frame[frame["status"] == "reproduced"]
     if rep.empty:
         return None
@@ -183,35 +217,47 @@ def plot_tide(tide_cells: pd.DataFrame, methods: Sequence[str] | None = None):
 
 
 def probe_frame(
-    ctx: reproduction.Context, columns: Sequence[str], methods: Sequence[str] | None = None
+    ctx: reproduction.Context,
+    columns: Sequence[str],
+    methods: Sequence[str] | None = None,
+    detectors: Sequence[str] | None = None,
 ) -> pd.DataFrame:
-    """Long frame (cell identity, epoch, column, value) of the first of ``columns`` each probe.csv has."""
+    """Long frame (cell identity, epoch, column, value) of every one of ``columns`` in the probe.csv
+    of each cell of ``methods`` x ``detectors``; a probe.csv without one of them is an error (a
+    report must not plot another quantity than the one it names). Cells with no probe.csv (probes
+    off) are skipped."""
     rows = []
+    keys = ("dataset", "noise", "rate", "detector", "method", "seed")
     for cell in ctx.cells.to_dict("records"):
         if methods is not None and cell["method"] not in methods:
+            continue
+        if detectors and cell["detector"] not in detectors:
             continue
         path = ctx.root / "runs" / cell["cell"] / "probe.csv"
         if not path.is_file():
             continue
         probe = pd.read_csv(path)
+        missing = [c for c in columns if c not in probe.columns]
+        if missing:
+            raise InputError(f"probe.csv has no column(s) {missing} (it has {list(probe.columns)})", path=path)
         for col in columns:
-            if col in probe.columns and probe[col].notna().any():
-                for epoch, value in zip(probe["epoch"], probe[col]):
-                    rows.append({**{k: cell[k] for k in ("dataset", "noise", "rate", "detector", "method", "seed")},
-                                 "epoch": epoch, "column": col, "value": value})  # fmt: skip
-                break
-    return pd.DataFrame(rows, columns=["dataset", "noise", "rate", "detector", "method", "seed", "epoch", "column", "value"])  # fmt: skip
+            for epoch, value in zip(probe["epoch"], pd.to_numeric(probe[col], errors="coerce")):
+                if not pd.isna(value):
+                    rows.append({**{k: cell[k] for k in keys}, "epoch": epoch, "column": col, "value": value})
+    return pd.DataFrame(rows, columns=[*keys, "epoch", "column", "value"])
 
 
 def plot_probe_columns(long: pd.DataFrame):
-    """Per-epoch probe quantity, one line per method (band over seeds), a panel per detector; None if empty."""
+    """Per-epoch probe quantity, one line per method (band over seeds), a panel per column x detector; None if empty."""
     if long.empty:
         return None
     plt, sns = _plt()
     long = long.assign(setting=long["noise"] + "-" + long["rate"].map(lambda r: f"{r:g}"))
-    grid = sns.relplot(data=long, x="epoch", y="value", hue="method", style="setting", col="detector", kind="line",
-                       height=3.2, aspect=1.2, errorbar=("ci", 95))  # fmt: skip
-    grid.set_axis_labels("epoch", " / ".join(dict.fromkeys(long["column"])))
+    grid = sns.relplot(data=long, x="epoch", y="value", hue="method", style="setting", col="detector", row="column",
+                       kind="line", height=3.2, aspect=1.2, errorbar=("ci", 95),
+                       facet_kws={"sharey": "row"})  # fmt: skip
+    grid.set_axis_labels("epoch", "")
+    grid.set_titles("{row_name} | {col_name}")
     return grid.figure
 
 
@@ -224,6 +270,16 @@ def png_bytes(fig) -> bytes:
 def figure_png(fig) -> str:
     """A figure as a base64 PNG data URI (for pages built outside a notebook)."""
     return "data:image/png;base64," + base64.b64encode(png_bytes(fig)).decode("ascii")
+
+
+def figure_file_png(path: str | Path) -> str:
+    """A PNG file (an analysis-stage figure) as a data URI, so the report stays self-contained."""
+    return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
+
+
+def spec_figures(ctx: reproduction.Context, spec: NotebookSpec) -> list[Path]:
+    """The analysis figures (PNG) a report shows beside its tables: its spec's globs under the grid root."""
+    return [p for pattern in spec.figures for p in sorted(ctx.root.glob(pattern))]
 
 
 def figure_image(fig):
@@ -346,16 +402,19 @@ def build_index(results_dir: str | Path, grid: str, out: str | Path, *, reports_
     esc = html.escape
     parts = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'>",
-        f"<title>Reports: grid {esc(grid)}</title><style>{_INDEX_CSS}</style></head><body>",
+        f"<title>Reports: grid {esc(grid)}</title><style>{_INDEX_CSS}{index_glance.CSS}</style></head><body>",
         f"<h1>Reproduction reports: grid <code>{esc(grid)}</code></h1>",
         f"<p>{len(ctx.cells)} finished cells under <code>{esc(str(ctx.root / 'runs'))}</code>. "
         "Counts per paper table: <b>published</b> numbers, those the suite can train (<b>in suite</b>), "
-        "<b>reproduced</b> (at least one seed), <b>testable</b> (n &ge; 2 seeds) and <b>within tolerance</b> "
+        "<b>reproduced</b> (at least one seed on the paper's own dataset; synthetic stand-ins never count), <b>testable</b> (n &ge; 2 seeds) and <b>within tolerance</b> "
         "(published value inside the reproduced 95 % t-interval).</p>",
     ]
     if any(ctx.cells["dataset"].map(lambda d: ctx.datasets.get(d) == "synthetic")):
         parts.append("<p class='muted'>This grid trains on a synthetic stand-in dataset: its numbers show the "
                      "machinery and are not comparable with the papers'.</p>")  # fmt: skip
+    claims_csv = ctx.root / "tables" / "claims.csv"
+    claim_table = claims_table.read_table(claims_csv) if claims_csv.is_file() else None
+    parts += index_glance.glance_section(ctx.root, counts, claim_table, reports_dir)
     parts.append("<h2>Reports</h2><table><tr><th>report</th><th>paper</th><th>what</th><th>tables</th>"
                  "<th>published</th><th>in suite</th><th>reproduced</th><th>testable</th><th>within tolerance</th></tr>")  # fmt: skip
     for spec in NOTEBOOKS:
@@ -370,6 +429,7 @@ def build_index(results_dir: str | Path, grid: str, out: str | Path, *, reports_
         nums = "".join(f"<td class='n'>{int(r[c])}</td>" for c in ("published", "in_suite", "reproduced", "testable", "inside_ci"))  # fmt: skip
         parts.append(f"<tr><td>{esc(r['paper'])}</td><td>{esc(r['table'])}</td><td><a href='{esc(r['report'])}.html'>{esc(r['report'])}</a></td>{nums}</tr>")  # fmt: skip
     parts.append("</table>")
+    parts += claims_view.index_section(claim_table)
     parts += gains_section(ctx.root / "tables" / "gains.csv")
     parts.append("</body></html>\n")
     text = "\n".join(parts)

@@ -9,14 +9,16 @@ Mapping of a reference row (``analysis/references``) to grid cells, step by step
 
 * **dataset**: the paper's id (``voc``, ``coco``, ``vindr``, ``pets``) maps to the grid dataset of
   the same name, else to a grid dataset whose ``source`` is that id, else -- only when the grid
-  has a synthetic dataset -- to the synthetic set as a *stand-in* (``stand_in = True``: the
-  embedded default shows the machinery, its numbers are not comparable with the paper's). Rows
-  whose dataset the paper does not name are "outside suite".
+  has a synthetic dataset -- to the synthetic set as a *stand-in* (``stand_in = True``, status
+  :data:`STAND_IN`: the embedded default shows the machinery; a published number is reproduced
+  only by cells on its own dataset, so stand-in rows get no diff, no interval check, no verdict and
+  are never counted as reproduced). Rows whose dataset the paper does not name are "outside suite".
 * **detector**: suite ids are used by the references already (``retinanet`` ... ``dino``); paper
   architectures the suite does not build (``detr``, ``dab_detr``, ...) are "outside suite".
 * **backbone**: the suite's paper-size detectors are ResNet-50; rows reporting another student
-  backbone (r18, r34, r101, x101, dc5) are "outside suite". A different *teacher* backbone
-  (BCKD's R101 teachers; the suite's teacher is a grid cell, R50) is kept with a caveat.
+  backbone (r18, r34, r101, x101, dc5) are "outside suite". A distilled row's *teacher* backbone
+  is compared with the grid entry's teacher cell (``teacher: {detector: gfl_r101}`` -> r101); a
+  caveat says so only where they differ or the grid names no teacher.
 * **method**: the references' method id is the grid's method entry, except rows with a ``setting``
   (ablations): :data:`VARIANTS` names the grid entry of each (paper, table, method, setting) the
   paper grids train; :data:`DEFAULT_SETTINGS` are settings equal to the suite's plain method;
@@ -60,6 +62,9 @@ SUITE_BACKBONES = frozenset({"", "r50"})
 AP_METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 SCHEDULE_EPOCHS = {"1x": 12, "2x": 24, "3x": 36}
 CONFIDENCE = 0.95
+#: Status of a row whose cells are on a synthetic stand-in for the paper's dataset: shown apart,
+#: never counted as reproduced, never given a diff, an interval check or a scatter point.
+STAND_IN = "stand-in (synthetic data)"
 
 #: (paper, table, method, setting) -> grid method entry of the paper grids (benchmarks/grids/*.yaml).
 VARIANTS: dict[tuple[str, str, str, str], str] = {
@@ -67,7 +72,7 @@ VARIANTS: dict[tuple[str, str, str, str], str] = {
     ("bckd", "Table 3", "bckd", "cls"): "bckd_cls_only",
     ("bckd", "Table 3", "bckd", "loc"): "bckd_loc_only",
     ("bckd", "Table 3", "bckd", "cls+loc"): "bckd",
-    ("bckd", "Table 6", "bckd", "self-KD"): "bckd",
+    ("bckd", "Table 6", "bckd", "self-KD"): "bckd_self",  # teacher = the student's architecture
     ("bckd", "Table 6", "baseline", "no self-KD"): "baseline",
     # OD-DETR component ablation (Table 2, Deformable DETR R50)
     ("od_detr", "Table 2", "od_detr", "MD"): "od_detr_md",
@@ -90,7 +95,7 @@ TERMINATION = {"loc_termination": "CA", "cls_termination": "GTBA", "difference":
 
 RESULT_COLUMNS = [
     "paper", "table", "dataset", "detector", "method", "noise", "rate", "metric", "setting",
-    "student_backbone", "teacher", "teacher_backbone", "epochs", "published",
+    "student_backbone", "teacher", "teacher_backbone", "schedule", "epochs", "published",
     "grid_dataset", "grid_method", "grid_noise", "grid_rate", "stand_in", "status",
     "n", "mean", "std", "diff", "ci_low", "ci_high", "inside_ci", "seeds", "caveat", "note",
 ]  # fmt: skip
@@ -107,10 +112,15 @@ class Context:
     cells: pd.DataFrame  # one row per cell: identity, epochs, AP metrics (points), hours, memory_mb
     transitions: pd.DataFrame  # dataset, noise, rate, detector, method, seed, CA, GTBA, diff
     methods: dict[str, dict] = field(default_factory=dict)  # grid method entries
+    probes: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=PROBE_COLUMNS))  # per-cell epoch means
 
 
 CELL_COLUMNS = ["cell", "dataset", "noise", "rate", "detector", "method", "seed", "epochs", *AP_METRICS, "hours", "memory_mb"]  # fmt: skip
 TRANSITION_COLUMNS = ["dataset", "noise", "rate", "detector", "method", "seed", "CA", "GTBA", "diff"]
+#: probe.csv columns the matching-stability hook writes (benchmarks/training/matching_hooks.py), as
+#: per-cell means over epochs: DN-DETR's instability (lower = more stable) and OD-DETR's consistency.
+PROBE_MEAN_COLUMNS = ("IS", "match_consistency")
+PROBE_COLUMNS = ["cell", *PROBE_MEAN_COLUMNS]
 
 
 def _float(v) -> float:
@@ -125,16 +135,25 @@ def collect_cells(source) -> pd.DataFrame:
     """One row per cell of ``source`` (a cells.json or CellRefs, analysis/cell_files.py); empty frame when none."""
     from analysis.cell_files import cells_of
 
+    return cells_from_files([ref.metrics_file for ref in cells_of(source)])
+
+
+def cells_from_files(metrics_paths: Iterable[str | Path], cost_paths: Iterable[str | Path] | None = None) -> pd.DataFrame:  # fmt: skip
+    """One row per cell from exactly these metrics.json files (AP in points); empty frame when none.
+
+    ``cost_paths``: the cells' cost.json files (matched to a metrics.json by directory); None reads
+    the cost.json beside each metrics.json if there is one.
+    """
+    costs = None if cost_paths is None else {Path(c).parent: Path(c) for c in cost_paths}
     rows = []
-    for ref in cells_of(source):
-        mpath = ref.metrics_file
+    for mpath in sorted(Path(m) for m in metrics_paths):
         rec = read_json(mpath)
         if not isinstance(rec, dict) or any(
             k not in rec for k in ("dataset", "noise", "rate", "detector", "method", "seed")
         ):
             raise InputError("metrics.json lacks the cell identity (dataset, noise, rate, detector, method, seed)", path=mpath)  # fmt: skip
-        cost_path = mpath.parent / "cost.json"
-        cost = read_json(cost_path) if cost_path.is_file() else {}
+        cost_path = mpath.parent / "cost.json" if costs is None else costs.get(mpath.parent)
+        cost = read_json(cost_path) if cost_path is not None and cost_path.is_file() else {}
         row = {k: rec[k] for k in ("dataset", "noise", "detector", "method")}
         row.update(cell=rec.get("cell", ""), rate=float(rec["rate"]), seed=int(rec["seed"]))
         row["epochs"] = cost.get("epochs")
@@ -143,6 +162,28 @@ def collect_cells(source) -> pd.DataFrame:
         row["memory_mb"] = _float(cost.get("peak_gpu_mb"))
         rows.append(row)
     return pd.DataFrame(rows, columns=CELL_COLUMNS)
+
+
+def probe_means(probe_paths: Iterable[str | Path], metrics_paths: Iterable[str | Path]) -> pd.DataFrame:
+    """Per cell (matched to its metrics.json by directory): the mean over epochs of each
+    :data:`PROBE_MEAN_COLUMNS` column its probe.csv has (NaN where the column is absent or empty)."""
+    cell_of = {}
+    for m in metrics_paths:
+        rec = read_json(Path(m))
+        cell_of[Path(m).parent] = rec.get("cell", "") if isinstance(rec, dict) else ""
+    rows = []
+    for ppath in sorted(Path(p) for p in probe_paths):
+        if not ppath.is_file() or ppath.parent not in cell_of:
+            continue
+        probe = pd.read_csv(ppath)
+        row = {"cell": cell_of[ppath.parent]}
+        for col in PROBE_MEAN_COLUMNS:
+            vals = (
+                pd.to_numeric(probe[col], errors="coerce").dropna() if col in probe.columns else pd.Series(dtype=float)
+            )
+            row[col] = float(vals.mean()) if len(vals) else math.nan
+        rows.append(row)
+    return pd.DataFrame(rows, columns=PROBE_COLUMNS)
 
 
 def _parse_epochs(text: str) -> dict[int, float]:
@@ -182,14 +223,19 @@ def load_context(results_dir: str | Path, grid: str) -> Context:
     from analysis.cell_files import MANIFEST_FILE, read_manifest
 
     manifest = root / MANIFEST_FILE  # the DAG's cell list (rule cell_manifest): no glob of runs/
+    datasets: dict[str, str] = {}
+    methods: dict[str, dict] = {}
+    metrics: list[Path] = []
     if manifest.is_file():
         m = read_manifest(manifest)
-        datasets, methods, cells = dict(m.datasets), dict(m.methods), collect_cells(m)
-    else:
-        datasets, methods, cells = {}, {}, collect_cells([])
+        datasets, methods = dict(m.datasets), dict(m.methods)
+        metrics = [ref.metrics_file for ref in m.cells]
+    cells = cells_from_files(metrics)
     for name in cells["dataset"].unique():
         datasets.setdefault(name, name)
-    return Context(grid, root, datasets, cells, read_transitions(root / "tables" / "transition.csv"), methods)
+    probes = probe_means([m.parent / "probe.csv" for m in metrics], metrics)
+    transitions = read_transitions(root / "tables" / "transition.csv")
+    return Context(grid, root, datasets, cells, transitions, methods, probes)
 
 
 # --------------------------------------------------------------------------------- mapping
@@ -227,8 +273,24 @@ def ref_epochs(row: dict) -> int | None:
     return SCHEDULE_EPOCHS.get(str(row.get("schedule") or ""))
 
 
-def map_row(row: dict, dmap: dict[str, tuple[str, bool]]) -> Target:
-    """Where the grid keeps the cells of one reference row (module docstring: the rules)."""
+def detector_backbone(detector: str) -> str:
+    """Backbone of a suite detector id: ``gfl_r101`` -> r101, ``retinanet_x101`` -> x101, else r50."""
+    tail = detector.rsplit("_", 1)[-1]
+    return tail if tail in ("r18", "r34", "r101", "x101") else "r50"
+
+
+def suite_teacher(methods: dict[str, dict] | None, entry: str) -> str | None:
+    """The teacher detector id of grid method ``entry`` (None: no teacher, or the grid is unknown)."""
+    teacher = ((methods or {}).get(entry) or {}).get("teacher") or {}
+    return teacher.get("detector") if isinstance(teacher, dict) else None
+
+
+def map_row(row: dict, dmap: dict[str, tuple[str, bool]], methods: dict[str, dict] | None = None) -> Target:
+    """Where the grid keeps the cells of one reference row (module docstring: the rules).
+
+    ``methods``: the grid's method entries; a distilled row's teacher backbone is compared with the
+    backbone of the entry's teacher cell (a caveat only where they differ, or where it is unknown).
+    """
     paper, table, setting = row["paper"], row["table"], row["setting"]
     method = row["method"]
     termination = paper == "eldet" and table == "rebuttal: early-learning termination epochs"
@@ -261,10 +323,16 @@ def map_row(row: dict, dmap: dict[str, tuple[str, bool]]) -> Target:
     else:
         rate = 0.0 if noise == "clean" or pd.isna(rate) else float(rate)
     caveat = []
-    if row["teacher_backbone"] and row["teacher_backbone"] != "r50":
-        caveat.append(f"paper teacher {row['teacher_backbone']}, suite teacher r50")
+    if row["teacher_backbone"]:
+        teacher = suite_teacher(methods, method)
+        if teacher is None:
+            caveat.append(f"paper teacher {row['teacher_backbone']}, the grid names no teacher for '{method}'")
+        elif detector_backbone(teacher) != row["teacher_backbone"]:
+            caveat.append(
+                f"paper teacher {row['teacher_backbone']}, suite teacher {detector_backbone(teacher)} ({teacher})"
+            )
     if termination:
-        caveat.append("noise type not stated; read as combined")
+        caveat.append("noise type not stated: read as combined")
     if row["dataset"] not in dmap:
         return Target(method=method, noise=noise, rate=rate, outside="", caveat="; ".join(caveat))
     grid_ds, stand_in = dmap[row["dataset"]]
@@ -359,8 +427,8 @@ def compare(ctx: Context, paper: str, tables: Iterable[str] | None = None, *, re
     dmap = dataset_map(ctx.datasets)
     out = []
     for row in refs.to_dict("records"):
-        t = map_row(row, dmap)
-        rec = {c: row.get(c) for c in ("paper", "table", "dataset", "detector", "method", "noise", "rate", "metric", "setting", "student_backbone", "teacher", "teacher_backbone", "epochs", "note")}  # fmt: skip
+        t = map_row(row, dmap, ctx.methods)
+        rec = {c: row.get(c) for c in ("paper", "table", "dataset", "detector", "method", "noise", "rate", "metric", "setting", "student_backbone", "teacher", "teacher_backbone", "schedule", "epochs", "note")}  # fmt: skip
         rec.update(published=row["value"], grid_dataset=t.dataset, grid_method=t.method, grid_noise=t.noise, grid_rate=t.rate)  # fmt: skip
         rec.update(stand_in=t.stand_in, caveat=t.caveat, seeds="")
         values = None
@@ -377,9 +445,12 @@ def compare(ctx: Context, paper: str, tables: Iterable[str] | None = None, *, re
             else:
                 ran = len(values) > 0
                 values = values.dropna()
-                rec["status"] = "reproduced" if len(values) else ("no value (the cells ran)" if ran else "not run")
+                done = STAND_IN if t.stand_in else "reproduced"
+                rec["status"] = done if len(values) else ("no value (the cells ran)" if ran else "not run")
                 rec["seeds"] = ",".join(str(int(s)) for s in sorted(values.index))
         rec.update(describe([] if values is None else list(values), row["value"]))
+        if t.stand_in:  # another dataset's cells reproduce nothing: no diff, no interval, no verdict
+            rec.update(diff=math.nan, ci_low=math.nan, ci_high=math.nan, inside_ci=pd.NA)
         out.append(rec)
     return pd.DataFrame(out, columns=RESULT_COLUMNS)
 

@@ -26,8 +26,9 @@ PARAMETERS = '# Parameters (papermill overrides them): the grid name and its res
 SETUP = """import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
+from IPython.display import HTML
 
-from analysis import claims, reproduction
+from analysis import claims, paper_tables, reproduction
 from analysis import report_html as R
 from analysis.notebook_specs import BY_NAME
 
@@ -47,9 +48,16 @@ def show(fig, empty):
 COMPARE = """frame = reproduction.compare(ctx, spec.paper, spec.tables){filter}
 display(Markdown("### Published numbers by reproduction status"))
 display(R.style_frame(R.status_counts(frame)))
-display(Markdown("### Published vs reproduced (mean ± std over seeds, n; diff = reproduced - published)"))
-display(R.style_comparison(frame))"""
-COMPARE_PLOT = 'show(R.plot_comparison(frame, title=spec.title), "no reproduced cell for these tables")'
+display(Markdown("### The paper's tables, in the paper's layout, with their figures"))
+figures = []
+fig = R.plot_comparison(frame, title=spec.title)
+if fig is not None:
+    figures.append(("reproduced vs published (own dataset only)", R.figure_png(fig)))
+    plt.close(fig)
+for path in R.spec_figures(ctx, spec):
+    figures.append((path.stem, R.figure_file_png(path)))
+display(HTML(paper_tables.report_html(frame, spec.paper, list(spec.tables), name=spec.name, figures=figures,
+                                      no_figure="no number reproduced on the paper's dataset to plot")))"""
 
 REPRODUCED = """methods = list(spec.methods)
 if spec.method_module:  # ablation variants: grid entries whose module is spec.method_module
@@ -73,30 +81,32 @@ cells = pd.read_csv(tide_csv) if tide_csv.is_file() else pd.DataFrame()
 display(Markdown("### TIDE dAP per error type (the paper's Fig. 4 prints no numbers: reproduced only)"))
 show(R.plot_tide(cells, spec.methods) if not cells.empty else None, "no TIDE results for these methods")"""
 
-PROBE = """long = R.probe_frame(ctx, spec.columns, spec.methods)
+PROBE = """long = R.probe_frame(ctx, spec.columns, spec.methods, spec.detectors)
 display(Markdown(f"### Per-epoch {' / '.join(spec.columns)} from probe.csv (written by the methods' hooks)"))
 show(R.plot_probe_columns(long), f"no probe.csv of methods {list(spec.methods)} has a column {list(spec.columns)}")"""
 
-CLAIMS = """table = claims.evaluate(ctx)
-display(Markdown(
-    "### Headline claims: published vs reproduced contrast\\n"
-    f"d = A - B per pair (same dataset, detector, setting, seed); holds = mean d > 0 with one-sided paired "
-    f"t-test p < {claims.ALPHA}; sign test beside it; 'n<2' = not testable."
-))
-display(R.style_frame(table, floats="{:.3g}"))
-have = table.dropna(subset=["mean_diff"])
-if have.empty:
-    show(None, "no claim has reproduced pairs")
+CLAIMS = """from analysis import claims_table, claims_view
+
+claims_csv = ctx.root / "tables" / "claims.csv"
+if claims_csv.is_file():
+    table, where = claims_table.read_table(claims_csv), "`tables/claims.csv` (the DAG's claims table)"
 else:
-    import seaborn as sns
-    long = have.melt(id_vars="claim", value_vars=["published", "mean_diff"], var_name="source", value_name="contrast")
-    long["source"] = long["source"].replace({"mean_diff": "reproduced"})
-    fig, ax = plt.subplots(figsize=(7, 0.5 + 0.45 * len(have)))
-    sns.barplot(data=long, y="claim", x="contrast", hue="source", ax=ax)
-    ax.axvline(0, color="grey", lw=1)
-    ax.set(xlabel="contrast (AP points or epochs)", ylabel="")
-    fig.tight_layout()
-    show(fig, "")"""
+    table, where = claims.evaluate(ctx), "the cells (no `tables/claims.csv` yet)"
+display(Markdown(
+    f"### Headline claims: published vs reproduced contrast\\nFrom {where}. d = A - B per pair (same dataset, "
+    f"detector, setting, seed, schedule); holds = mean d > 0 with a one-sided paired t-test p < {claims.ALPHA}; "
+    "sign test beside it; 'n<2' = not testable; 'none printed' = the paper states the claim without a number."
+))
+own, stand_in = table[~table["stand_in"]], table[table["stand_in"]]
+display(claims_view.style_claims(own))
+show(claims_view.plot_claims(own, title="own dataset"), "no claim has reproduced pairs on the paper's dataset")
+if len(stand_in):
+    display(Markdown(
+        "### Stand-in claims (synthetic data in place of the paper's dataset; never counted)\\n"
+        "The direction of each contrast on the synthetic set, to show the machinery; not evidence about the paper."
+    ))
+    display(claims_view.style_claims(stand_in))
+    show(claims_view.plot_claims(stand_in, title="stand-in (synthetic)"), "")"""
 
 
 def cells_for(spec: NotebookSpec) -> list[str]:
@@ -105,7 +115,7 @@ def cells_for(spec: NotebookSpec) -> list[str]:
     out = []
     if spec.tables:
         filt = f'\nframe = frame[frame["dataset"] == {spec.extra["dataset"]!r}]' if "dataset" in spec.extra else ""
-        out += [COMPARE.format(filter=filt), COMPARE_PLOT]
+        out.append(COMPARE.format(filter=filt))
     extra = {"reproduced": REPRODUCED, "transition": TRANSITION, "tide": TIDE, "probe_curve": PROBE}.get(spec.kind)
     if extra:
         out.append(extra)

@@ -407,3 +407,35 @@ def test_hyperparameters_match_paper_text(paper_text):
         float(l2),
         float(g),
     ]
+
+
+# ------------------------------------------------------- schedule labels, in-paper inconsistencies
+def test_od_detr_table2_baseline_is_table1s_50_epoch_row_not_2x(refs, paper_text):
+    text = paper_text("od_detr")
+    table1 = _nums(_search(r"^Def-DETR\+\tR50\t50\t(.*)$", text, re.M).group(1))
+    base = refs[(refs["paper"] == "od_detr") & (refs["table"] == "Table 2") & (refs["method"] == "baseline")]
+    assert list(base["value"]) == table1[:3]  # 45.4 / 64.7 / 49.0
+    assert set(base["schedule"]) == {""} and set(base["epochs"]) == {50}
+    methods = refs[(refs["paper"] == "od_detr") & (refs["table"] == "Table 2") & (refs["method"] == "od_detr")]
+    assert set(methods["schedule"]) == {"2x"}
+
+
+def test_in_paper_inconsistencies_exist_and_are_flagged_in_the_readme(refs, paper_text):
+    readme = (REFERENCES_DIR / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## In-paper inconsistencies", 1)[1].split("\n## ", 1)[0]
+    # BCKD Table 2 FCOS Ours: AP75 42.0 printed with (+3.3), student AP75 38.8
+    row = _search(r"^FCOS-Res50\(Student\)\t1x\t(.*)\nOurs\t1x\t(.*)$", paper_text("bckd"), re.M)
+    assert "42.0(+3.3)" in row.group(2).replace(" ", "")
+    student_ap75 = _v(refs, "bckd", table="Table 2", detector="fcos", method="baseline", metric="AP75")
+    assert student_ap75 == _nums(row.group(1))[2] == 38.8 and round(42.0 - student_ap75, 1) != 3.3
+    assert "42.0 (+3.3)" in section and "38.8" in section
+    # OD-DETR Sec. 4.3: "+2.3 AP, reaching 46.6" over naive distillation's 44.2
+    od = paper_text("od_detr")
+    assert "increase of 2.3 AP, reaching 46.6 AP" in od
+    naive = _v(refs, "od_detr", table="Table 5", setting="Naive Distillation", metric="AP")
+    assert naive == 44.2 and round(46.6 - naive, 1) != 2.3
+    assert "46.6" in section and "44.2" in section
+    # DN-DETR: training GFLOPs 94.6 in Sec. 4.4, 94.5 in Table 2 (Sec. 5.6.4)
+    assert _v(refs, "dn_detr", table="text: Sec. 4.4", method="dn_detr", metric="train_gflops") == 94.6
+    assert _v(refs, "dn_detr", table="Table 2 (Sec. 5.6.4)", method="dn_detr", metric="train_gflops") == 94.5
+    assert "94.6" in section and "94.5" in section

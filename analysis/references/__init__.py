@@ -250,6 +250,11 @@ def lookup(df: pd.DataFrame, **criteria: object) -> float:
     Raises ``KeyError`` when nothing or more than one row matches, so a comparison never silently
     picks the wrong published number.
     """
+    return float(lookup_row(df, **criteria)["value"])
+
+
+def lookup_row(df: pd.DataFrame, **criteria: object) -> dict:
+    """The single reference row matching ``criteria`` as a dict (the rules of :func:`lookup`)."""
     mask = pd.Series(True, index=df.index)
     for col, want in criteria.items():
         if col not in df.columns:
@@ -265,7 +270,7 @@ def lookup(df: pd.DataFrame, **criteria: object) -> float:
     hits = df[mask.fillna(False)]
     if len(hits) != 1:
         raise KeyError(f"{len(hits)} rows match {criteria}")
-    return float(hits["value"].iloc[0])
+    return hits.iloc[0].to_dict()
 
 
 __all__ = [
@@ -279,4 +284,5 @@ __all__ = [
     "load_hyperparameters",
     "load_references",
     "lookup",
+    "lookup_row",
 ]

@@ -90,3 +90,29 @@ rule method_gains:
     shell:
         "python -m analysis.method_gains --cells {input.cells} --out {output.csv} "
         "--markdown {output.md} > {log} 2>&1"
+
+
+# Headline claims: published contrast vs the grid's paired contrast, from exactly these cell files.
+rule claims_table:
+    input:
+        cells=f"{RES}/cells.json",
+        probes=[cell_path(c, "probe.csv") for c in CELLS],
+        costs=[cell_path(c, "cost.json") for c in CELLS],
+        transitions=(
+            [f"{RES}/tables/transition.csv"] if GRID["probe"]["enabled"] else []
+        ),
+    output:
+        csv=f"{RES}/tables/claims.csv",
+        md=f"{RES}/tables/claims.md",
+    log:
+        f"{RES}/logs/analysis/claims_table.log",
+    conda:
+        "../../environment.yml"
+    params:
+        transitions=lambda wildcards, input: (
+            f"--transitions {input.transitions}" if input.transitions else ""
+        ),
+    shell:
+        "python -m analysis.claims_table --cells {input.cells} "
+        "--probes {input.probes} --costs {input.costs} {params.transitions} "
+        "--out {output.csv} --markdown {output.md} > {log} 2>&1"

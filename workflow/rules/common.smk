@@ -81,6 +81,7 @@ def all_targets():
         f"{RES}/tables/cost.csv",
         f"{RES}/tables/compute.csv",
         f"{RES}/tables/gains.csv",
+        f"{RES}/tables/claims.csv",
     ]
     if GRID["probe"]["enabled"]:  # transition timing needs the train-set probes
         targets += [f"{RES}/tables/transition.csv", f"{RES}/figures/transition"]

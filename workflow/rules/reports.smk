@@ -2,11 +2,26 @@
 # to self-contained HTML (inline images, no CDN), and an index links them with per-table counts.
 from analysis.notebook_specs import NAMES as NOTEBOOK_NAMES
 
-# What the notebooks read: every cell's files and the analysis stage's tables.
+# Figure folders the index shows as thumbnails and the reports beside their tables (as all_targets
+# plans them).
+INDEX_FIGURES = [f"{RES}/tide"] + (
+    [f"{RES}/figures/transition"]
+    + (
+        [f"{RES}/figures/matching"]
+        if any(get_detector(c.detector).family == "detr" for c in CELLS)
+        else []
+    )
+    if GRID["probe"]["enabled"]
+    else []
+)
+
+
+# What the notebooks read: every cell's files and the analysis stage's tables and figures.
 REPORT_INPUTS = (
     [cell_path(c, "metrics.json") for c in CELLS]
-    + [f"{RES}/cells.json", f"{RES}/tide"]
+    + [f"{RES}/cells.json", f"{RES}/tables/claims.csv"]
     + ([f"{RES}/tables/transition.csv"] if GRID["probe"]["enabled"] else [])
+    + INDEX_FIGURES
 )
 
 
@@ -55,6 +70,8 @@ rule reports_index:
     input:
         reports=expand(f"{RES}/reports/{{nb}}.html", nb=NOTEBOOK_NAMES),
         gains=f"{RES}/tables/gains.csv",
+        claims=f"{RES}/tables/claims.csv",
+        figures=INDEX_FIGURES,
     output:
         report(
             f"{RES}/reports/index.html",
