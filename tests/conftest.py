@@ -75,3 +75,18 @@ def manifest(runs: Path, name: str = "t") -> Path:
     out = runs.parent / "cells.json"
     write_manifest(out, discover(runs), grid={"name": name, "datasets": {}})
     return out
+
+
+def interrupt_after(cell_dir: Path, epoch: int) -> None:
+    """Make a finished cell look killed after ``epoch`` (deterministically, unlike a real SIGKILL):
+    mmengine's last checkpoint is epoch_<epoch>.pth, the identity record says unfinished, and
+    metrics.json is gone, as after a kill. Rerun, the cell resumes from that epoch."""
+    import json
+
+    ckpt = cell_dir / "checkpoint"
+    target = ckpt / f"epoch_{epoch}.pth"
+    assert target.is_file(), f"{target} was not kept (max_keep_ckpts)"
+    (ckpt / "last_checkpoint").write_text(str(target))
+    ident = json.loads((ckpt / "identity.json").read_text())
+    (ckpt / "identity.json").write_text(json.dumps({**ident, "complete": False}))
+    (cell_dir / "metrics.json").unlink()

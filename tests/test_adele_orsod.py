@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import build_data, make_grid
+from conftest import build_data, interrupt_after, make_grid
 
 from benchmarks.errors import run_cli
 from benchmarks.grids import grid as G
@@ -368,10 +368,13 @@ def test_orsod_cell_selects_per_class_and_survives_resume(method_grid):
     overrides = json.loads(ov_file.read_text())
     flags = [f["ignore_flag"] for per in overrides["instances"].values() for f in per.values()]
     assert flags == [1] * want
-    # resume: the records and the overrides come back from the checkpoint, not from the files
+    # killed in epoch 2 and resumed: the records and the overrides come back from the epoch-1
+    # checkpoint, not from the files, and the run ends where the uninterrupted one did
+    interrupt_after(cdir, 1)
     ov_file.unlink()
     (cdir / "method_state.json").unlink()
     _run(method_grid, cell)
+    assert json.loads((cdir / "cost.json").read_text())["resumes"] == 1
     assert json.loads(ov_file.read_text())["instances"] == overrides["instances"]
     assert json.loads((cdir / "method_state.json").read_text())["per_epoch"] == state["per_epoch"]
     ckpt = torch.load(cdir / "checkpoint" / "epoch_1.pth", map_location="cpu", weights_only=False)
