@@ -48,6 +48,21 @@ class CellRef:
         return _read_json(self.metrics_file)
 
 
+IDENTITY_KEYS = ("dataset", "noise", "rate", "detector", "method", "seed")
+
+
+def identity(rec: dict) -> dict:
+    """The cell identity of a metrics.json record, typed (the columns every table groups by)."""
+    return {
+        "dataset": str(rec["dataset"]),
+        "noise": str(rec["noise"]),
+        "rate": float(rec["rate"]),
+        "detector": str(rec["detector"]),
+        "method": str(rec["method"]),
+        "seed": int(rec["seed"]),
+    }
+
+
 @dataclass(frozen=True)
 class Manifest:
     grid: str

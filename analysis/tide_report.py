@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import plot_style
+from analysis.cell_files import identity
 from analysis.coco_eval import GroundTruth, load_ground_truth
 from analysis.plot_style import PANEL_SIZE, apply_style, savefig
 from analysis.tide import ERROR_TYPES, tide
@@ -106,12 +107,7 @@ def cell_record(cdir: Path, gt_cache: dict[Path, GroundTruth]) -> dict | None:
     res = tide(gt_cache[val], dets_path)
     row = {
         "cell": str(rec.get("cell") or "/".join(cdir.parts[-5:])),
-        "dataset": str(rec["dataset"]),
-        "noise": str(rec["noise"]),
-        "rate": float(rec["rate"]),
-        "detector": str(rec["detector"]),
-        "method": str(rec["method"]),
-        "seed": int(rec["seed"]),
+        **identity(rec),
         "AP50": res.ap50,
         **res.dap,
         "dAP_FP": res.dap_fp,

@@ -44,7 +44,7 @@ import numpy as np
 from scipy import stats
 from tqdm import tqdm
 
-from analysis.cell_files import CellRef, cells_of
+from analysis.cell_files import IDENTITY_KEYS, CellRef, cells_of, identity
 from analysis.transition import DEFAULT_THRESHOLD, find_transition, has_values, read_probe_csv
 from benchmarks.atomic import write_text
 from benchmarks.data.coco import read_json
@@ -70,18 +70,10 @@ def cell_identity(ref: CellRef) -> dict:
         return {"dataset": ref.dataset, "noise": ref.noise, "rate": ref.rate, "detector": ref.detector,
                 "method": ref.method, "seed": ref.seed}  # fmt: skip
     rec = read_json(ref.metrics_file)
-    keys = ("dataset", "noise", "rate", "detector", "method", "seed")
-    missing = [k for k in keys if k not in rec] if isinstance(rec, dict) else list(keys)
+    missing = [k for k in IDENTITY_KEYS if k not in rec] if isinstance(rec, dict) else list(IDENTITY_KEYS)
     if missing:
         raise InputError(f"missing keys {missing} (cell identity)", path=ref.metrics_file)
-    return {
-        "dataset": str(rec["dataset"]),
-        "noise": str(rec["noise"]),
-        "rate": float(rec["rate"]),
-        "detector": str(rec["detector"]),
-        "method": str(rec["method"]),
-        "seed": int(rec["seed"]),
-    }
+    return identity(rec)
 
 
 def schedule_epochs(cdir: Path, probe: dict[str, np.ndarray]) -> int:

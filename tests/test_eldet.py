@@ -377,7 +377,7 @@ def test_apply_rejects_bad_params_and_swaps_the_model():
     assert out.model.type == "ELDETFasterRCNN" and out.model.roi_head.type == "ELDETStandardRoIHead"
     assert out.custom_hooks[-1]["type"] == "ELDETHook"
     assert out.custom_hooks[-1]["state_json"] == "/tmp/x/method_state.json"
-    with pytest.raises(InputError, match="use_ca and use_gtba"):
+    with pytest.raises(InputError, match="use_ca / use_gtba must be true"):
         eldet.apply(cfg, {**eldet.DEFAULTS, "use_ca": False, "use_gtba": False}, ctx)
     with pytest.raises(InputError, match="teacher"):
         eldet.apply(cfg, {**eldet.DEFAULTS, "teacher": "lora"}, ctx)

@@ -86,6 +86,7 @@ def test_expand_cells_is_the_product_minus_incompatible_pairs(monkeypatch):
     fake = types.ModuleType("benchmarks.methods.densekd")
     fake.NAME, fake.FAMILIES, fake.DEFAULTS = "densekd", frozenset({"dense"}), {}
     fake.apply = lambda cfg, params, ctx: cfg
+    fake.check = lambda params, detector: None
     monkeypatch.setitem(sys.modules, "benchmarks.methods.densekd", fake)
     g = G.validate_grid(minimal(methods={"baseline": {}, "densekd": {}}))
     cells = G.expand_cells(g)

@@ -132,3 +132,34 @@ def test_preflight_finds_every_configfile_spelling():
 def test_the_dn_detr_paper_grid_plans_no_cell_its_method_rejects():
     grid = G.load_grid(REPO / "benchmarks/grids/dn_detr_coco.yaml")
     assert {c.detector for c in G.expand_cells(grid) if c.method == "dn_detr"} == {"deformable_detr"}
+
+
+def test_data_jobs_ask_for_memory_from_their_inputs_size(tmp_path):
+    from benchmarks.grids import resources as R
+
+    src = tmp_path / "coco"
+    (src / "annotations").mkdir(parents=True)
+    (src / "annotations" / "instances_train2017.json").write_bytes(b" " * (40 * 2**20))  # 40 MB
+    (src / "train2017").mkdir()
+    (src / "train2017" / "x.jpg").write_bytes(b"\xff" * 2**20)  # images do not count
+    assert R.annotation_mb(src) == pytest.approx(40.0)
+    assert R.dataset_mem_mb({"source": "coco", "path": str(src)}) == 1000 + 8 * 40
+    assert R.dataset_mem_mb({"source": "coco", "path": str(src)}, attempt=3) == 2 * (1000 + 8 * 40)
+    assert R.dataset_mem_mb({"source": "synthetic"}) == 1000
+    clean = tmp_path / "clean"
+    clean.mkdir()
+    (clean / "train.json").write_bytes(b" " * (10 * 2**20))
+    assert R.corrupt_mem_mb(clean) == 1000 + 5 * 10 and R.corrupt_mem_mb(clean, attempt=2) == int(1.5 * 1050)
+    # and the DAG asks for it: the dry run's dataset job carries the request
+    grid = {"name": "mem", "results_dir": str(tmp_path / "res"), "datasets": {"coco": {"source": "coco", "path": str(src)}},
+            "detectors": ["retinanet"]}  # fmt: skip
+    cfg = tmp_path / "mem.yaml"
+    cfg.write_text(yaml.safe_dump(grid))
+    out = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--configfile", str(cfg)], cwd=REPO, capture_output=True, text=True
+    )
+    text = out.stdout + out.stderr
+    assert out.returncode == 0, text[-2000:]
+    block = text[text.index("rule dataset:") :].split("\n\n")[0]
+    assert "mem_mb=1320" in block, block
+    assert not (tmp_path / "res").exists()  # a dry run writes nothing a job could read

@@ -358,12 +358,14 @@ def test_probe_frame_plots_every_named_column_and_a_missing_one_is_an_error(tmp_
     _detr_cell(tmp_path, "baseline", "epoch,IS,match_consistency\n1,,0.5\n2,3.0,0.6\n")
     _detr_cell(tmp_path, "od_detr", "epoch,IS,match_consistency\n1,,0.8\n2,1.0,0.9\n")
     _cell(tmp_path, "retinanet", "baseline", "combined", 0.4, 0, 0.05)  # no DETR: not asked for IS
+    _manifest(tmp_path, {"voc": "voc"})
     ctx = reproduction.load_context(tmp_path, "g")
     long = R.probe_frame(ctx, spec.columns, spec.methods, spec.detectors)
     got = long.groupby(["method", "column"])["value"].apply(list).to_dict()
     assert got == {("baseline", "IS"): [3.0], ("baseline", "match_consistency"): [0.5, 0.6],
                    ("od_detr", "IS"): [1.0], ("od_detr", "match_consistency"): [0.8, 0.9]}  # fmt: skip
     _detr_cell(tmp_path, "dn_detr", "epoch,IS\n1,\n2,1.0\n")  # no consistency column
+    _manifest(tmp_path, {"voc": "voc"})
     ctx = reproduction.load_context(tmp_path, "g")
     with pytest.raises(InputError, match="no column") as err:
         R.probe_frame(ctx, spec.columns, ("baseline", "dn_detr"), spec.detectors)

@@ -16,6 +16,7 @@ from scipy import stats
 
 from analysis import transition_plots as P
 from analysis import transition_table as TT
+from analysis.cell_files import discover
 from benchmarks.errors import run_cli
 
 REPO = Path(__file__).resolve().parents[1]
@@ -95,9 +96,8 @@ def test_closed_form_values(tmp_path):
     root = tmp_path / "runs"
     for seed, (ca_c, gtba_c) in enumerate([(1.0, 2.5), (1.2, 10.3)]):
         write_cell(root, "voc", "combined", 0.2, "retinanet", "baseline", seed, ca_c, gtba_c, cost_epochs=12)
-        run = TT.analyse_run(
-            root / "voc" / "combined-0.2" / "retinanet" / "baseline" / f"seed{seed}" / "probe.csv", root
-        )
+        (ref,) = [r for r in discover(root) if r.seed == seed]
+        run = TT.analyse_run(ref)
         assert run["horizon"] == 12
         assert run["fits"]["CA"]["epoch"] == hand[ca_c]
         assert run["fits"]["GTBA"]["epoch"] == hand[gtba_c]

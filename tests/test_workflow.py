@@ -40,6 +40,7 @@ def test_dry_run_of_the_default_grid_lists_every_cell(tmp_path):
     assert any(line.split()[:2] == ["train_cell", "21"] for line in text.splitlines()), text
     assert any(line.split()[:2] == ["export_weights", "1"] for line in text.splitlines()), text
     assert any(line.split()[:2] == ["corrupt", "1"] for line in text.splitlines()), text
+    assert list(tmp_path.iterdir()) == []  # a dry run writes no file (no job can read a planner's file)
 
 
 def test_invalid_config_fails_with_a_clear_message(tmp_path):

@@ -66,6 +66,11 @@ def in_range(value, low: float, high: float, *, low_open: bool = False, high_ope
     return (v > low if low_open else v >= low) and (v < high if high_open else v <= high)
 
 
+def require_type(method: str, detector: str, types: tuple, allowed: str | None = None) -> None:
+    """The detector's model type is one the method has a variant for."""
+    require(model_type(detector) in types, method, "detector", detector, allowed or f"{method} supports {types}")
+
+
 def model_type(detector: str) -> str:
     """The mmdet model type of a detector name (what type-specific method checks look at)."""
     from benchmarks.detectors import get_detector

@@ -100,15 +100,9 @@ SUPPORTED_TYPES = ("RetinaNet", "FCOS", "GFL", "FasterRCNN")
 
 def check(params: dict, detector: str) -> None:
     """Plan-time check of ADELE's parameters and detector (see ``benchmarks.methods``)."""
-    from benchmarks.methods import in_range, model_type, require
+    from benchmarks.methods import in_range, require, require_type
 
-    require(
-        model_type(detector) in SUPPORTED_TYPES,
-        NAME,
-        "detector",
-        detector,
-        f"ADELE variants exist for {SUPPORTED_TYPES}",
-    )
+    require_type(NAME, detector, SUPPORTED_TYPES)
     require(
         params["correct"] in ("both", "class", "box"),
         NAME,

@@ -47,9 +47,9 @@ def teacher_of(ctx) -> dict | None:
 
 def check(params: dict, detector: str) -> None:
     """Plan-time check of BCKD's parameters and detector (the teacher: ``NEEDS_TEACHER``)."""
-    from benchmarks.methods import in_range, model_type, require
+    from benchmarks.methods import in_range, require, require_type
 
-    require(model_type(detector) in SUPPORTED_TYPES, NAME, "detector", detector, f"BCKD supports {SUPPORTED_TYPES}")
+    require_type(NAME, detector, SUPPORTED_TYPES)
     for key in ("alpha1", "alpha2", "beta"):
         require(in_range(params[key], 0, float("inf")), NAME, key, params[key], "a number >= 0")
     require(params["loc_overlap"] in LOC_MODES, NAME, "loc_overlap", params["loc_overlap"], f"one of {LOC_MODES}")

@@ -63,10 +63,10 @@ def apply(cfg, params: dict, ctx):
 
 def check(params: dict, detector: str) -> None:
     """Plan-time check of DN-DETR's parameters and detector (see ``benchmarks.methods``)."""
-    from benchmarks.methods import in_range, model_type, require
+    from benchmarks.methods import in_range, require, require_type
 
-    require(
-        model_type(detector) == "DeformableDETR", NAME, "detector", detector,
+    require_type(
+        NAME, detector, ("DeformableDETR",),
         "DN-DETR plugs into Deformable DETR (DINO already trains with contrastive denoising queries)",
     )  # fmt: skip
     for key in ("lambda1", "lambda2", "gamma"):

@@ -58,7 +58,7 @@ What the discussion fixes, and how it is built here:
 from __future__ import annotations
 
 from benchmarks.errors import InputError
-from benchmarks.methods import in_range, model_type, require
+from benchmarks.methods import in_range, require, require_type
 
 NAME = "eldet"
 FAMILIES = frozenset({"dense", "two_stage", "detr"})
@@ -108,13 +108,7 @@ SUPPORTED_TYPES = ("RetinaNet", "FCOS", "GFL", "FasterRCNN", "DeformableDETR", "
 
 def check(params: dict, detector: str) -> None:
     """Plan-time check of ELDET's parameters and detector (see ``benchmarks.methods``)."""
-    require(
-        model_type(detector) in SUPPORTED_TYPES,
-        NAME,
-        "detector",
-        detector,
-        f"ELDET variants exist for {SUPPORTED_TYPES}",
-    )
+    require_type(NAME, detector, SUPPORTED_TYPES)
     require(params["teacher"] in ("ema", "snapshot"), NAME, "teacher", params["teacher"], "one of 'ema', 'snapshot'")
     for key in ("use_ca", "use_gtba", "per_task_teachers", "kd_all_layers", "probe_after_transitions"):
         require(isinstance(params[key], bool), NAME, key, params[key], "true or false")

@@ -93,9 +93,9 @@ def apply(cfg, params: dict, ctx):
 
 def check(params: dict, detector: str) -> None:
     """Plan-time check of OD-DETR's parameters and detector (see ``benchmarks.methods``)."""
-    from benchmarks.methods import in_range, model_type, require
+    from benchmarks.methods import in_range, require, require_type
 
-    require(model_type(detector) == "DeformableDETR", NAME, "detector", detector, "OD-DETR plugs into Deformable DETR")
+    require_type(NAME, detector, ("DeformableDETR",), "OD-DETR plugs into Deformable DETR")
     for key in ("use_md", "use_pd", "use_ag", "stop_update"):
         require(isinstance(params[key], bool), NAME, key, params[key], "true or false")
     require(in_range(params["ema_decay"], 0, 1, low_open=True, high_open=True), NAME, "ema_decay", params["ema_decay"], "a number in (0, 1)")  # fmt: skip

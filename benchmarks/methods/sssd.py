@@ -95,9 +95,9 @@ def apply(cfg, params: dict, ctx):
 
 def check(params: dict, detector: str) -> None:
     """Plan-time check of SSSD's parameters and detector (see ``benchmarks.methods``)."""
-    from benchmarks.methods import ParamError, in_range, model_type, require
+    from benchmarks.methods import ParamError, in_range, require, require_type
 
-    require(model_type(detector) in SUPPORTED_TYPES, NAME, "detector", detector, f"SSSD supports {SUPPORTED_TYPES}")
+    require_type(NAME, detector, SUPPORTED_TYPES)
     for key in ("lam", "step_factor", "step_at", "smooth_width"):
         require(in_range(params[key], 0, float("inf")), NAME, key, params[key], "a finite number >= 0")
     try:

@@ -9,6 +9,7 @@ sys.path.insert(0, workflow.basedir)
 from benchmarks.detectors import get_detector  # noqa: E402
 from benchmarks.errors import InputError  # noqa: E402
 from benchmarks.grids import grid as G  # noqa: E402
+from benchmarks.grids import resources as R  # noqa: E402
 from benchmarks.grids import spec as S  # noqa: E402
 from benchmarks.seeding import derive_seed  # noqa: E402
 
@@ -130,35 +131,14 @@ def train_inputs(wildcards):
     return inputs
 
 
-def source_mb(path):
-    """Megabytes of the annotation files (JSON, XML, CSV, TXT) under a dataset's source root."""
-    total = 0
-    for root, _dirs, files in os.walk(path):
-        total += sum(
-            os.path.getsize(os.path.join(root, f))
-            for f in files
-            if f.lower().endswith((".json", ".xml", ".csv", ".txt"))
-        )
-    return total / 2**20
-
-
 def data_mem_mb(wildcards, attempt):
-    """Memory of a dataset job: converting a COCO-sized file peaks at ~7.5x its size (3.4 GB for
-    instances_train2017.json); the synthetic generator needs little. Grows by half on each retry.
-    """
-    ds = GRID["datasets"][wildcards.dataset]
-    base = 1000 if ds["source"] == "synthetic" else 1000 + 8 * source_mb(ds["path"])
-    return int(base * (1 + (attempt - 1) / 2))
+    """Memory of a dataset job, from its source's size (benchmarks/grids/resources.py)."""
+    return R.dataset_mem_mb(GRID["datasets"][wildcards.dataset], attempt)
 
 
 def corrupt_mem_mb(wildcards, input, attempt):
-    """Memory of a corruption job: ~4x the clean train.json (1.8 GB for a COCO-sized file)."""
-    size = (
-        os.path.getsize(os.path.join(input[0], "train.json")) / 2**20
-        if os.path.isdir(input[0])
-        else 0
-    )
-    return int((1000 + 5 * size) * (1 + (attempt - 1) / 2))
+    """Memory of a corruption job, from the clean train.json's size."""
+    return R.corrupt_mem_mb(input[0], attempt)
 
 
 # ---- resources of train_cell (SLURM: see workflow/rules/train.smk) ------------------------
