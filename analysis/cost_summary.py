@@ -17,11 +17,11 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import json
 import sys
 from pathlib import Path
 
 from benchmarks.atomic import write_text
+from benchmarks.data.coco import read_json
 from benchmarks.errors import InputError, run_cli
 
 COLUMNS = [
@@ -46,10 +46,7 @@ def read_costs(runs: Path) -> list[dict]:
     """One row per ``cost.json`` under ``runs`` (sorted by cell id)."""
     rows = []
     for path in sorted(runs.glob("**/cost.json")):
-        try:
-            c = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise InputError(f"invalid JSON: {exc.msg}", path=path) from None
+        c = read_json(path)  # InputError naming the file, line and column
         cell = c.get("cell") or str(path.parent.relative_to(runs))
         seconds = float(c.get("train_seconds", 0)) + float(c.get("eval_seconds", 0))
         processes = int(c.get("processes", 1))
