@@ -112,8 +112,9 @@ def test_a_short_bbox_next_to_a_long_one_is_named_not_shifted():
     )
     with pytest.raises(InputError, match=r"annotations\[0\]\).*bbox must be 4 numbers"):
         annotation_arrays(bad, path="ann.json")
-    with pytest.raises(InputError, match=r"annotations\[0\]\).*no integer 'image_id'"):
-        annotation_arrays(mutate(lambda c: c["annotations"][0].update(image_id="7")), path="ann.json")
+    for bad in ("7", 7.0, True):  # np.fromiter would take each of them as the id 7 (or 1)
+        with pytest.raises(InputError, match=r"annotations\[0\]\).*no integer 'image_id'"):
+            annotation_arrays(mutate(lambda c, bad=bad: c["annotations"][0].update(image_id=bad)), path="ann.json")
 
 
 @pytest.mark.parametrize("ids", [(1, 7), (0, 10**12), (-5, 3)])

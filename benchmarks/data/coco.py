@@ -193,7 +193,7 @@ def annotation_arrays(coco: dict, *, path: str | os.PathLike = "<coco>", _img_id
     except (KeyError, TypeError, ValueError):
         for i, a in enumerate(anns):
             for key in ("id", "image_id", "category_id"):
-                if not isinstance(a.get(key) if isinstance(a, dict) else None, int):
+                if type(a.get(key) if isinstance(a, dict) else None) is not int:  # bool too
                     raise InputError(
                         f"annotation has no integer '{key}'", path=path, where=f"annotations[{i}]"
                     ) from None
