@@ -38,17 +38,21 @@ import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import chain
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from benchmarks.data.coco import annotation_arrays, load_coco, read_json, validate_coco
+from benchmarks.data.coco import read_json, validate_coco
 from benchmarks.errors import InputError, run_cli
 
 BACKENDS = ("fast", "pycocotools")
 METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 MAX_DETS = 100
+_ID = itemgetter("id")
+_WH = itemgetter("width", "height")
 
 
 # ------------------------------------------------------------------------------- inputs
@@ -89,19 +93,18 @@ def load_ground_truth(gt: dict | str | os.PathLike | GroundTruth) -> GroundTruth
         return gt
     if isinstance(gt, dict):
         path = "<ground truth>"
-        validate_coco(gt, path=path)
         coco = gt
     else:
         path = str(gt)
-        coco = load_coco(gt)
+        coco = read_json(gt)
+    arr = validate_coco(coco, path=path)
     anns = coco["annotations"]
-    image_ids = np.array([im["id"] for im in coco["images"]], dtype=np.int64)
-    wh = np.array([(im["width"], im["height"]) for im in coco["images"]], dtype=np.float64).reshape(-1, 2)
-    cat_ids = np.array([c["id"] for c in coco["categories"]], dtype=np.int64)
-    if anns:
-        arr = annotation_arrays(coco, path=path)
-        ann_img, ann_cat, boxes = arr.image_ids, arr.category_ids, arr.boxes.reshape(-1, 4)
-    else:  # annotation_arrays needs at least one annotation
+    image_ids = np.fromiter(map(_ID, coco["images"]), dtype=np.int64, count=len(coco["images"]))
+    wh = np.fromiter(chain.from_iterable(map(_WH, coco["images"])), dtype=np.float64, count=2 * len(image_ids))
+    cat_ids = np.fromiter(map(_ID, coco["categories"]), dtype=np.int64, count=len(coco["categories"]))
+    if arr is not None:
+        ann_img, ann_cat, boxes = arr.image_ids, arr.category_ids, arr.boxes
+    else:  # no annotations
         ann_img, ann_cat, boxes = np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 4))
     try:
         areas = np.array([a.get("area", -1.0) for a in anns], dtype=np.float64)
@@ -116,7 +119,7 @@ def load_ground_truth(gt: dict | str | os.PathLike | GroundTruth) -> GroundTruth
             "annotation 'area' / 'iscrowd' must be numbers", path=path, where=f"annotations[{bad}]"
         ) from None
     areas = np.where(areas < 0, boxes[:, 2] * boxes[:, 3], areas) if len(anns) else np.zeros(0)
-    return GroundTruth(image_ids, wh, cat_ids, ann_img, ann_cat, boxes, areas, crowd.reshape(-1), path)
+    return GroundTruth(image_ids, wh.reshape(-1, 2), cat_ids, ann_img, ann_cat, boxes, areas, crowd.reshape(-1), path)
 
 
 def load_detections(path: str | os.PathLike) -> list:
@@ -151,22 +154,54 @@ def _bad_record(dets: list, path: str) -> InputError:
     return InputError("malformed detections", path=path)
 
 
+def _plain_columns(dets: list) -> tuple[np.ndarray, ...] | None:
+    """The four columns in one C-level pass each, if every record holds plain JSON values.
+
+    The types are checked on the Python objects first (``np.fromiter`` would turn ``"3"`` or
+    ``2.5`` into an id silently); None when any record is not plain, for the numpy path.
+    """
+    n = len(dets)
+    try:
+        img, cat, score, bbox = (list(map(itemgetter(k), dets)) for k in ("image_id", "category_id", "score", "bbox"))
+    except (KeyError, TypeError, IndexError):
+        return None
+    plain = (
+        set(map(type, img)) <= {int}
+        and set(map(type, cat)) <= {int}
+        and set(map(type, score)) <= {int, float}
+        and set(map(type, bbox)) <= {list}
+        and set(map(len, bbox)) <= {4}
+        and set(map(type, chain.from_iterable(bbox))) <= {int, float}
+    )
+    if not plain:
+        return None
+    try:
+        return (
+            np.fromiter(img, dtype=np.int64, count=n),
+            np.fromiter(cat, dtype=np.int64, count=n),
+            np.fromiter(score, dtype=np.float64, count=n),
+            np.fromiter(chain.from_iterable(bbox), dtype=np.float64, count=4 * n).reshape(n, 4),
+        )
+    except OverflowError:  # an id past int64
+        return None
+
+
 def detection_arrays(dets: list, gt: GroundTruth, *, path: str | os.PathLike = "<detections>") -> Detections:
     """Validate a COCO results list against ``gt`` (vectorised) and return it as columns."""
     path = str(path)
     if not isinstance(dets, list):
         raise InputError("detections must be a list of {image_id, category_id, bbox, score}", path=path)
     n = len(dets)
-    try:
-        img = np.array([d["image_id"] for d in dets])
-        cat = np.array([d["category_id"] for d in dets])
-        score = np.array([d["score"] for d in dets])
-        box = np.array([d["bbox"] for d in dets])
-    except (KeyError, TypeError, ValueError, IndexError):
-        raise _bad_record(dets, path) from None
     if n == 0:
         z = np.zeros(0, dtype=np.int64)
         return Detections(z, z.copy(), np.zeros((0, 4)), np.zeros(0))
+    columns = _plain_columns(dets)
+    if columns is None:  # not plain JSON values (numpy scalars, tuples, bad records): numpy decides
+        try:
+            columns = tuple(np.array([d[k] for d in dets]) for k in ("image_id", "category_id", "score", "bbox"))
+        except (KeyError, TypeError, ValueError, IndexError):
+            raise _bad_record(dets, path) from None
+    img, cat, score, box = columns
     if img.dtype.kind not in "iu" or cat.dtype.kind not in "iu" or score.dtype.kind not in "iuf":
         raise _bad_record(dets, path)
     if box.dtype.kind not in "iuf" or box.shape != (n, 4):

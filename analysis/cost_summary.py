@@ -17,12 +17,12 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import json
 import sys
 from pathlib import Path
 
 from analysis.cell_files import cells_of
 from benchmarks.atomic import write_text
+from benchmarks.data.coco import read_json
 from benchmarks.errors import InputError, run_cli
 
 COLUMNS = [
@@ -50,10 +50,7 @@ def read_costs(source) -> list[dict]:
         path = ref.file("cost.json")
         if not path.is_file():
             continue
-        try:
-            c = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise InputError(f"invalid JSON: {exc.msg}", path=path) from None
+        c = read_json(path)  # InputError naming the file, line and column
         cell = c.get("cell") or ref.id
         seconds = float(c.get("train_seconds", 0)) + float(c.get("eval_seconds", 0))
         processes = int(c.get("processes", 1))

@@ -9,12 +9,13 @@ under the real name.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
+
+from benchmarks import jsonio
 
 
 @contextlib.contextmanager
@@ -50,10 +51,11 @@ def atomic_open(dest: str | os.PathLike, mode: str = "w", **kwargs: Any) -> Iter
 
 
 def write_json(dest: str | os.PathLike, obj: Any, *, indent: int | None = 2) -> None:
-    """Write ``obj`` as JSON atomically (sorted keys are *not* forced: callers choose order)."""
-    with atomic_open(dest, "w", encoding="utf-8") as fh:
-        json.dump(obj, fh, indent=indent)
-        fh.write("\n")
+    """Write ``obj`` as JSON atomically (orjson, see :mod:`benchmarks.jsonio`; key order kept)."""
+    data = jsonio.dumps(obj, indent=indent)
+    with atomic_open(dest, "wb") as fh:
+        fh.write(data)
+        fh.write(b"\n")
 
 
 def write_text(dest: str | os.PathLike, text: str) -> None:

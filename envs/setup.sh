@@ -10,12 +10,19 @@
 # is reused on every later run (the build takes ~15 min on 2 cores), then everything else from
 # envs/requirements.lock and envs/requirements-test.lock.
 #
+# Installer: uv (the PyPI package, pinned below, put into the venv by pip) installs the build tools,
+# the cached mmcv wheel and the lock: it resolves and links from its own cache (~/.cache/uv) in
+# seconds where pip takes about a minute. Where uv cannot be installed or fails, pip does the same
+# steps. torch itself is always installed by pip, so pip's configuration (find-links, indexes,
+# constraints), which uv does not read, keeps choosing the torch build as before.
+#
 # Environment variables:
 #   NDR_VENV          where the venv lives (default: <repo>/.venv)
 #   NDR_WHEEL_CACHE   where the built mmcv wheel is kept (default: <pip cache dir>/noisy-det-repro-wheels)
 #   NDR_PYTHON        interpreter used to create the venv (default: python3.11, then python3)
 #   NDR_TORCH_INDEX   extra index for torch (e.g. https://download.pytorch.org/whl/cu128 on GPU hosts)
 #   FORCE_CUDA        1 to build mmcv's CUDA ops (needs nvcc and a CUDA torch); default: auto
+#   NDR_INSTALLER     uv (default) or pip: who installs the build tools, the mmcv wheel and the lock
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -24,6 +31,7 @@ VENV="${NDR_VENV:-$REPO/.venv}"
 TORCH_VERSION=2.13.0
 TORCHVISION_VERSION=0.28.0
 MMCV_VERSION=2.3.6
+UV_VERSION=0.13.9
 
 say() { printf '[setup] %s\n' "$*" >&2; }
 die() {
@@ -90,8 +98,37 @@ fi
 VPY="$VENV/bin/python"
 PIP=("$VPY" -m pip --disable-pip-version-check)
 
-step "pip and build tools (pip, wheel, setuptools==80.9.0, ninja)"
-"${PIP[@]}" install -q "pip>=23.2" wheel "setuptools==80.9.0" ninja==1.13.2
+# ---- installer: uv when it can be had, else pip ------------------------------------------------
+INSTALLER=pip
+UV="$VENV/bin/uv"
+case "${NDR_INSTALLER:-uv}" in
+uv)
+    if [[ "$("$UV" --version 2>/dev/null)" == "uv $UV_VERSION"* ]] ||
+        "${PIP[@]}" install -q "uv==$UV_VERSION" >/dev/null 2>&1; then
+        INSTALLER=uv
+    else
+        say "uv $UV_VERSION could not be installed; installing with pip"
+    fi
+    ;;
+pip) ;;
+*) die "NDR_INSTALLER must be uv or pip, got '${NDR_INSTALLER}'" ;;
+esac
+# uv does not read pip's configuration; hand it pip's CA bundle where one is set
+if [[ -n "${PIP_CERT:-}" && -z "${SSL_CERT_FILE:-}" ]]; then
+    export SSL_CERT_FILE="$PIP_CERT"
+fi
+
+# install ARGS...: uv pip install into the venv (pip if uv fails), or pip install
+install() {
+    if [[ $INSTALLER == uv ]]; then
+        "$UV" pip install -q --python "$VPY" "$@" && return 0
+        say "uv pip install failed; retrying with pip"
+    fi
+    "${PIP[@]}" install -q "$@"
+}
+
+step "build tools (pip, wheel, setuptools==80.9.0, ninja) with $INSTALLER"
+install "pip>=23.2" wheel "setuptools==80.9.0" ninja==1.13.2
 step_done
 
 # ---- torch first -----------------------------------------------------------------------------
@@ -103,14 +140,44 @@ torch_args=()
 if [[ -n "${NDR_TORCH_INDEX:-}" ]]; then
     torch_args+=(--extra-index-url "$NDR_TORCH_INDEX")
 fi
-if "$VPY" -c "import torch, sys; sys.exit(0 if torch.__version__.split('+')[0]=='$TORCH_VERSION' else 1)" 2>/dev/null; then
+# pip picks the torch file (its find-links, indexes and constraints decide the build: +cpu,
+# CUDA, ...) without installing it (--dry-run --report); uv installs exactly that file.
+install_torch_with_uv() {
+    local report url
+    report="$(mktemp)"
+    if ! "${PIP[@]}" install -q --dry-run --no-deps --ignore-installed --report "$report" \
+        ${torch_args[@]+"${torch_args[@]}"} "torch==$TORCH_VERSION" >/dev/null 2>&1; then
+        rm -f "$report"
+        return 1
+    fi
+    url="$("$VPY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["install"][0]["download_info"]["url"])' "$report" 2>/dev/null)" || url=""
+    rm -f "$report"
+    [[ -n "$url" ]] || return 1
+    "$UV" pip install -q --python "$VPY" -c "$ENVS/requirements.lock" "torch @ $url"
+}
+# "VERSION CUDA" of the installed torch ("- -" if none; CUDA "-" on a CPU build), read from
+# torch/version.py: importing torch costs seconds, and this is asked on every run
+torch_info() {
+    "$VPY" -c '
+import importlib.util, os, runpy
+spec = importlib.util.find_spec("torch")
+v = runpy.run_path(os.path.join(spec.submodule_search_locations[0], "version.py"))
+print(v["__version__"], v["cuda"] or "-")' 2>/dev/null || echo "- -"
+}
+read -r torch_installed TORCH_CUDA <<<"$(torch_info)"
+if [[ "${torch_installed%%+*}" == "$TORCH_VERSION" ]]; then
     say "torch $TORCH_VERSION already installed"
 else
-    step "torch==$TORCH_VERSION (installed before everything that builds against it)"
-    "${PIP[@]}" install -q ${torch_args[@]+"${torch_args[@]}"} "torch==$TORCH_VERSION"
+    step "torch==$TORCH_VERSION (installed before everything that builds against it; chosen by pip, installed with $INSTALLER)"
+    if [[ $INSTALLER != uv ]] || ! install_torch_with_uv; then
+        "${PIP[@]}" install -q ${torch_args[@]+"${torch_args[@]}"} "torch==$TORCH_VERSION"
+    fi
     step_done
+    read -r torch_installed TORCH_CUDA <<<"$(torch_info)"
 fi
-TORCH_CUDA="$("$VPY" -c 'import torch; print(torch.version.cuda or "")')"
+if [[ "$TORCH_CUDA" == "-" ]]; then
+    TORCH_CUDA=""
+fi
 if [[ -n "$TORCH_CUDA" ]]; then
     if ! "$VPY" -c "import torchvision" 2>/dev/null; then
         step "torchvision==$TORCHVISION_VERSION (CUDA torch $TORCH_CUDA)"
@@ -128,8 +195,8 @@ PIP_CACHE="$("${PIP[@]}" cache dir 2>/dev/null || echo "$HOME/.cache/pip")"
 WHEELS="${NDR_WHEEL_CACHE:-$PIP_CACHE/noisy-det-repro-wheels}"
 mkdir -p "$WHEELS"
 cuda_tag="cpu"
-if "$VPY" -c "import torch, sys; sys.exit(0 if torch.version.cuda else 1)" 2>/dev/null && command -v nvcc >/dev/null 2>&1; then
-    cuda_tag="cu$("$VPY" -c 'import torch; print(torch.version.cuda.replace(".", ""))')"
+if [[ -n "$TORCH_CUDA" ]] && command -v nvcc >/dev/null 2>&1; then
+    cuda_tag="cu${TORCH_CUDA//./}"
 fi
 export FORCE_CUDA="${FORCE_CUDA:-$([[ $cuda_tag == cpu ]] && echo 0 || echo 1)}"
 MMCV_DIR="$WHEELS/mmcv-$MMCV_VERSION-torch$TORCH_VERSION-$cuda_tag"
@@ -154,14 +221,13 @@ else
         say "reusing cached wheel $wheel"
     fi
     step "installing $(basename "$wheel")"
-    "${PIP[@]}" install -q --no-deps "$wheel"
+    install --no-deps "$wheel"
     step_done
 fi
 
 # ---- the rest of the lock --------------------------------------------------------------------
-step "pinned packages from envs/requirements.lock and envs/requirements-test.lock"
-"${PIP[@]}" install -q -r "$ENVS/requirements.lock" -r "$ENVS/requirements-test.lock" \
-    "torch==$TORCH_VERSION" "setuptools==80.9.0"
+step "pinned packages from envs/requirements.lock and envs/requirements-test.lock with $INSTALLER"
+install -r "$ENVS/requirements.lock" -r "$ENVS/requirements-test.lock" "torch==$TORCH_VERSION" "setuptools==80.9.0"
 step_done
 
 step "checking: import mmdet, mmcv.ops"

@@ -181,6 +181,27 @@ def test_bad_detections(mutate, message, tmp_path):
     assert "record 3" in str(info.value)
 
 
+def test_numpy_scalars_and_tuples_read_as_plain_json_values():
+    # records made in Python (numpy scores, tuple boxes) take the numpy path, JSON ones the fast one:
+    # the columns must be the same numbers either way
+    gt, dets = make_case(2)
+    g = E.load_ground_truth(gt)
+    plain = E.detection_arrays(dets, g)
+    mixed = [dict(d, score=np.float32(d["score"]), bbox=tuple(d["bbox"])) for d in dets]
+    other = E.detection_arrays(mixed, g)
+    for a, b in (
+        (plain.image_ids, other.image_ids),
+        (plain.category_ids, other.category_ids),
+        (plain.boxes, other.boxes),
+    ):
+        assert np.array_equal(a, b)
+    assert np.allclose(plain.scores, other.scores, rtol=1e-6)
+    assert plain.boxes.tolist() == [d["bbox"] for d in dets] and plain.scores.tolist() == [d["score"] for d in dets]
+    for bad in ({"image_id": str(dets[0]["image_id"])}, {"category_id": 1.5}, {"score": "0.5"}):
+        with pytest.raises(InputError, match="record 0"):
+            E.detection_arrays([dict(dets[0], **bad)] + dets[1:], g)
+
+
 def test_bad_files(tmp_path, capsys):
     gt, dets = make_case(1)
     (tmp_path / "gt.json").write_text(json.dumps(gt))

@@ -103,3 +103,40 @@ def test_run_cli_turns_input_errors_into_exit_2(capsys):
 
     assert run_cli(main, []) == 2
     assert capsys.readouterr().err.strip() == "error: x.json (line 3): boom"
+
+
+def test_a_short_bbox_next_to_a_long_one_is_named_not_shifted():
+    # flattened columns would line up again after [1, 2, 3] + [4, 5, 6, 7, 8]: both must be caught
+    bad = mutate(
+        lambda c: (c["annotations"][0].update(bbox=[1, 2, 3]), c["annotations"][1].update(bbox=[4, 5, 6, 7, 8]))
+    )
+    with pytest.raises(InputError, match=r"annotations\[0\]\).*bbox must be 4 numbers"):
+        annotation_arrays(bad, path="ann.json")
+    for bad in ("7", 7.0, True):  # np.fromiter would take each of them as the id 7 (or 1)
+        with pytest.raises(InputError, match=r"annotations\[0\]\).*no integer 'image_id'"):
+            annotation_arrays(mutate(lambda c, bad=bad: c["annotations"][0].update(image_id=bad)), path="ann.json")
+
+
+@pytest.mark.parametrize("ids", [(1, 7), (0, 10**12), (-5, 3)])
+def test_image_lookup_with_dense_sparse_and_negative_ids(ids):
+    # sizes by hand: the first image is 100x80, the second 50x50, whatever their ids
+    coco = copy.deepcopy(GOOD)
+    coco["images"][0]["id"], coco["images"][1]["id"] = ids
+    coco["annotations"][0]["image_id"], coco["annotations"][1]["image_id"] = ids[1], ids[0]
+    arr = validate_coco(coco)
+    assert arr.image_w.tolist() == [50.0, 100.0] and arr.image_h.tolist() == [50.0, 80.0]
+    for missing in (ids[1] + 1, -1, 10**13):
+        coco["annotations"][1]["image_id"] = missing
+        with pytest.raises(InputError, match=f"points at missing image_id {missing}"):
+            validate_coco(coco)
+
+
+@pytest.mark.parametrize("ids", [(10, 10), (-3, -3), (10**12, 10**12)])
+def test_duplicate_annotation_ids_dense_sparse_and_negative(ids):
+    coco = copy.deepcopy(GOOD)
+    coco["annotations"].append({**coco["annotations"][0], "id": 0})
+    coco["annotations"][0]["id"], coco["annotations"][1]["id"] = ids
+    with pytest.raises(InputError, match=f"duplicate annotations id {ids[0]}$"):
+        validate_coco(coco)
+    coco["annotations"][1]["id"] = ids[0] + 1
+    assert validate_coco(coco).ann_ids.tolist() == [ids[0], ids[0] + 1, 0]

@@ -11,15 +11,21 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from itertools import chain
+from operator import itemgetter
 from pathlib import Path
 
 import numpy as np
 
+from benchmarks import jsonio
 from benchmarks.atomic import atomic_open
 from benchmarks.errors import InputError
 
 #: Boxes may overshoot the image border by this many pixels (COCO itself has sub-pixel overshoots).
 BOX_TOLERANCE_PX = 1.0
+
+_ID_KEYS = itemgetter("id", "image_id", "category_id")
+_BBOX = itemgetter("bbox")
 
 
 @dataclass(frozen=True)
@@ -35,13 +41,13 @@ class AnnotationArrays:
 
 
 def read_json(path: str | os.PathLike) -> object:
-    """Parse a JSON file; a missing file or a syntax error becomes an :class:`InputError`."""
+    """Parse a JSON file (orjson, see :mod:`benchmarks.jsonio`); a missing file or a syntax error
+    becomes an :class:`InputError`."""
     path = Path(path)
     if not path.is_file():
         raise InputError("file not found", path=path)
     try:
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
+        return jsonio.loads(path.read_bytes())
     except json.JSONDecodeError as exc:
         raise InputError(
             f"invalid JSON: {exc.msg}", path=path, where=f"line {exc.lineno}, column {exc.colno}"
@@ -97,7 +103,6 @@ def validate_coco(
 
     img_ids = _ids(images, "images")
     cat_ids = _ids(cats, "categories")
-    ann_ids = _ids(anns, "annotations")
     for i, c in enumerate(cats):
         if not isinstance(c.get("name"), str):
             raise InputError("category has no 'name'", path=path, where=f"categories[{i}]")
@@ -121,6 +126,10 @@ def validate_coco(
     if not anns:
         return None
     arr = annotation_arrays(coco, path=path, _img_ids=img_ids, _wh=wh)
+    ann_ids = arr.ann_ids
+    dup = _duplicate(ann_ids)
+    if dup is not None:
+        raise InputError(f"duplicate annotations id {dup}", path=path)
     known_cat = np.isin(arr.category_ids, cat_ids)
     if not known_cat.all():
         bad = _first_bad(~known_cat)
@@ -166,27 +175,36 @@ def validate_coco(
 
 
 def annotation_arrays(coco: dict, *, path: str | os.PathLike = "<coco>", _img_ids=None, _wh=None) -> AnnotationArrays:
-    """Columns of the annotations, with each annotation's image size looked up (vectorised)."""
+    """Columns of the annotations, with each annotation's image size looked up (vectorised).
+
+    Each field is pulled out with one C-level pass (``itemgetter`` + ``np.fromiter``); only when
+    that fails are the records walked in Python to name the first bad one.
+    """
     anns = coco["annotations"]
+    n = len(anns)
     if _img_ids is None:
         _img_ids = np.array([im["id"] for im in coco["images"]], dtype=np.int64)
         _wh = np.array([(im["width"], im["height"]) for im in coco["images"]], dtype=np.float64).reshape(-1, 2)
     try:
-        ann_ids = np.fromiter((a["id"] for a in anns), dtype=np.int64, count=len(anns))
-        image_ids = np.fromiter((a["image_id"] for a in anns), dtype=np.int64, count=len(anns))
-        category_ids = np.fromiter((a["category_id"] for a in anns), dtype=np.int64, count=len(anns))
+        flat = list(chain.from_iterable(map(_ID_KEYS, anns)))
+        if not set(map(type, flat)) <= {int}:  # np.fromiter would read "7" or 7.5 as an id
+            raise TypeError
+        ints = np.fromiter(flat, dtype=np.int64, count=3 * n).reshape(n, 3)
     except (KeyError, TypeError, ValueError):
         for i, a in enumerate(anns):
             for key in ("id", "image_id", "category_id"):
-                if not isinstance(a.get(key) if isinstance(a, dict) else None, int):
+                if type(a.get(key) if isinstance(a, dict) else None) is not int:  # bool too
                     raise InputError(
                         f"annotation has no integer '{key}'", path=path, where=f"annotations[{i}]"
                     ) from None
         raise
+    ann_ids, image_ids, category_ids = (np.ascontiguousarray(ints[:, k]) for k in range(3))
     try:
-        boxes = np.array([a["bbox"] for a in anns], dtype=np.float64)
-        if boxes.ndim != 2 or boxes.shape[1] != 4:
+        bboxes = list(map(_BBOX, anns))
+        # every bbox a list of 4 before flattening: a short one next to a long one would shift rows
+        if not set(map(type, bboxes)) <= {list, tuple} or not set(map(len, bboxes)) <= {4}:
             raise ValueError
+        boxes = np.fromiter(chain.from_iterable(bboxes), dtype=np.float64, count=4 * n).reshape(n, 4)
     except (KeyError, TypeError, ValueError):
         for i, a in enumerate(anns):
             bb = a.get("bbox")
@@ -197,11 +215,8 @@ def annotation_arrays(coco: dict, *, path: str | os.PathLike = "<coco>", _img_id
                     where=f"annotations[{i}]",
                 ) from None
         raise
-    order = np.argsort(_img_ids, kind="stable")
-    pos = np.searchsorted(_img_ids[order], image_ids)
-    pos = np.clip(pos, 0, max(len(order) - 1, 0))
-    found = len(order) > 0
-    found = found & (_img_ids[order][pos] == image_ids) if len(order) else np.zeros(len(anns), bool)
+    idx = _row_of(_img_ids, image_ids)
+    found = idx >= 0
     if not np.all(found):
         bad = _first_bad(~found)
         raise InputError(
@@ -209,15 +224,47 @@ def annotation_arrays(coco: dict, *, path: str | os.PathLike = "<coco>", _img_id
             path=path,
             where=f"annotations[{bad}]",
         )
-    idx = order[pos]
-    return AnnotationArrays(ann_ids, image_ids, category_ids, boxes.reshape(-1, 4), _wh[idx, 0], _wh[idx, 1])
+    return AnnotationArrays(ann_ids, image_ids, category_ids, boxes, _wh[idx, 0], _wh[idx, 1])
+
+
+def _duplicate(ids: np.ndarray) -> int | None:
+    """The smallest id that occurs twice, or None (a count per id when ids are dense, else a sort)."""
+    if not len(ids):
+        return None
+    lo, hi = int(ids.min()), int(ids.max())
+    if hi - lo <= 8 * len(ids) + 1_000_000:
+        counts = np.bincount(ids - lo)
+    else:
+        uniq, counts = np.unique(ids, return_counts=True)
+        lo = None
+    twice = np.flatnonzero(counts > 1)
+    if not len(twice):
+        return None
+    return int(twice[0] + lo) if lo is not None else int(uniq[twice[0]])
+
+
+def _row_of(ids: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """Row of each ``query`` id in the unique ``ids`` (-1 where absent).
+
+    Dense non-negative ids (COCO's: at most a few per image) use a lookup table, one gather per
+    query; other ids a sorted search.
+    """
+    if not len(ids):
+        return np.full(len(query), -1, dtype=np.int64)
+    lo, hi = int(ids.min()), int(ids.max())
+    if lo >= 0 and hi <= 8 * len(ids) + 1_000_000:
+        table = np.full(hi + 1, -1, dtype=np.int64)
+        table[ids] = np.arange(len(ids))
+        inside = (query >= 0) & (query <= hi)
+        return np.where(inside, table[np.where(inside, query, 0)], -1)
+    order = np.argsort(ids, kind="stable")
+    pos = np.minimum(np.searchsorted(ids[order], query), len(ids) - 1)
+    return np.where(ids[order][pos] == query, order[pos], -1)
 
 
 def dump_coco(path: str | os.PathLike, coco: dict) -> None:
-    """Write a COCO dict atomically with a stable byte layout (same content, same bytes)."""
-    # json.dumps uses the C encoder; json.dump streams through the pure-Python one (3x slower on
-    # COCO-train-sized files), with byte-identical output.
-    text = json.dumps(coco, separators=(",", ":"))
-    with atomic_open(path, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.write("\n")
+    """Write a COCO dict atomically, compact (same content, same bytes; orjson, see :mod:`benchmarks.jsonio`)."""
+    data = jsonio.dumps(coco)
+    with atomic_open(path, "wb") as fh:
+        fh.write(data)
+        fh.write(b"\n")

@@ -1,4 +1,4 @@
-"""Speed of our TIDE analysis vs the tidecv package, val2017-sized (target >= 10x).
+"""Speed of our TIDE analysis vs the tidecv package, val2017-sized (target >= 15x, identical dAP).
 
     python -m benchmarks.speed.tide [--images 5000] [--seed 0]
 
@@ -7,10 +7,11 @@ Uses the problem of :mod:`benchmarks.speed.coco_eval` (5,000 images, ~36k boxes,
 ``segmentation`` polygon tidecv's COCO loader needs. Both sides are timed end to end from the files,
 as the CLI runs: ours is :func:`analysis.tide.tide` on the two paths (JSON read, validation,
 matching, errors, oracles); tidecv is ``datasets.COCO`` + ``datasets.COCOResult`` + ``evaluate`` +
-main and special errors. The script prints the seconds of each, the ratio and the largest
-difference between the two results (AP points). tidecv takes a few minutes at full size on a
-shared core; ``--images 1000`` keeps the comparison under a minute (both scale about linearly in
-the number of images, so the ratio holds).
+main and special errors. The script prints the seconds of each and, last, the end-to-end ratio
+with the largest difference between the two results (AP points; "identical" allows float
+rounding, < 1e-9). The full size takes well under a minute on 2 cores; the ratio is not
+size-independent (at ``--images 1000`` it comes out several times higher), so the target is
+read at the default 5,000 images.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from pathlib import Path
 from benchmarks.data.coco import read_json
 from benchmarks.speed.coco_eval import val2017_like
 
-TARGET = 10.0
+TARGET = 15.0
 
 
 def run_tidecv(gt_path: Path, dt_path: Path) -> tuple[dict, float]:
@@ -94,12 +95,12 @@ def main(argv=None) -> int:
     print("                 end to end   (loading files)   analysis")
     print(f"  ours:          {s_ours:8.2f} s   {load_ours:8.2f} s         {s_ours - load_ours:8.2f} s")
     print(f"  tidecv:        {s_ref:8.2f} s   {load_ref:8.2f} s         {s_ref - load_ref:8.2f} s")
-    for what, ratio in (
-        ("end to end", s_ref / s_ours),
-        ("analysis (inputs loaded)", (s_ref - load_ref) / (s_ours - load_ours)),
-    ):
-        print(f"  ratio {what}: {ratio:.1f}x (target >= {TARGET:g}x: {'OK' if ratio >= TARGET else 'UNDER'})")
-    print(f"  max |diff| {max_difference(ours, ref):.1e} AP points")
+    diff = max_difference(ours, ref)
+    print(f"  ratio analysis (inputs loaded): {(s_ref - load_ref) / (s_ours - load_ours):.1f}x")
+    ratio = s_ref / s_ours
+    ok = ratio >= TARGET and diff < 1e-9
+    print(f"TIDE vs tidecv end to end: {ratio:.1f}x, max |diff| {diff:.1e} AP points "
+          f"(target >= {TARGET:g}x, identical dAP: {'OK' if ok else 'UNDER'})")  # fmt: skip
     return 0
 
 

@@ -216,6 +216,7 @@ class TrainSetProbeHook(Hook):
         # multi-process: each rank scores its shard with rank 0's model, the shards are joined
         sync_buffers(runner.model)
         dets = gather_detections(predict_coco(runner.model, self._batches, self._cat_ids))
+        t_predicted = time.perf_counter()
         loss_sum, loss_n = all_reduce_sum(self._loss_sum, self._loss_n)
         metrics = probe_metrics(self.gt_noisy, self.gt_clean, dets, tau=self.iou_tau)
         seconds = time.perf_counter() - t0
@@ -239,7 +240,8 @@ class TrainSetProbeHook(Hook):
             write_probe_rows(self.out_csv, self.rows)
             self._record_seconds(epoch, seconds)
         runner.logger.info(
-            "probe epoch %d: CA %.3f GTBA %.3f AP %.3f (clean: CA %.3f GTBA %.3f) in %.1f s",
+            "probe epoch %d: CA %.3f GTBA %.3f AP %.3f (clean: CA %.3f GTBA %.3f) in %.1f s "
+            "(inference %.2f s, %d detections; scoring %.2f s)",
             epoch,
             metrics.get("CA", float("nan")),
             metrics.get("GTBA", float("nan")),
@@ -247,6 +249,9 @@ class TrainSetProbeHook(Hook):
             metrics.get("CA_clean", float("nan")),
             metrics.get("GTBA_clean", float("nan")),
             seconds,
+            t_predicted - t0,
+            len(dets),
+            t0 + seconds - t_predicted,
         )
 
 
