@@ -67,6 +67,18 @@ def test_probe_csv_has_one_row_per_epoch_with_ca_and_gtba(trained):
     assert float(rows[0]["loss"]) > 0
 
 
+def test_probe_curves_and_losses_reach_the_visualiser(trained):
+    # scalars.json is the local backend: what TensorBoard / MLflow receive when logging.backend asks
+    rows = list(csv.DictReader((trained / "probe.csv").open()))
+    files = sorted((trained / "checkpoint").glob("*/vis_data/scalars.json"))
+    lines = [json.loads(x) for x in files[-1].read_text().splitlines() if x.strip()]
+    probe = [r for r in lines if "probe/CA" in r]
+    assert len(probe) == 1 and probe[0]["step"] == int(rows[0]["iter"])
+    for col in ("CA", "GTBA", "AP", "CA_clean", "loss", "lr"):
+        assert probe[0][f"probe/{col}"] == pytest.approx(float(rows[0][col])), col
+    assert any("loss" in r and "lr" in r for r in lines)  # the LoggerHook's training scalars
+
+
 def test_config_py_is_the_resolved_config(trained):
     from mmengine.config import Config
 

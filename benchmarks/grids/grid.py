@@ -138,6 +138,11 @@ def validate_grid(grid: object, *, path: str | os.PathLike = "<grid>") -> dict:
             raise InputError(
                 f"methods.{name}.teacher.method '{teacher['method']}' is not a method of the grid", path=path
             )
+    from benchmarks.training.live_logging import missing_package
+
+    problem = missing_package(grid["logging"]["backend"])
+    if problem:
+        raise InputError(problem, path=path)
     unknown = set(grid["schedule"]["per_detector"]) - set(grid["detectors"])
     if unknown:
         raise InputError(f"schedule.per_detector names detectors not in the grid: {sorted(unknown)}", path=path)

@@ -20,6 +20,7 @@ from benchmarks.grids import grid as G
 from benchmarks.grids.spec import init_seed, probes_enabled
 from benchmarks.methods import MethodContext, get_method, resolve_params
 from benchmarks.seeding import derive_seed
+from benchmarks.training.live_logging import vis_backends
 
 HOOK_MODULE = "benchmarks.training.hooks"
 MATCHING_HOOK_MODULE = "benchmarks.training.matching_hooks"
@@ -128,8 +129,9 @@ def build_cell_config(
     cfg.default_hooks.visualization = dict(type="DetVisualizationHook", draw=False)
     cfg.log_processor = dict(type="LogProcessor", window_size=20, by_epoch=True)
     # no fixed name: mmengine then names the visualizer after the timestamped experiment, so a second
-    # run in the same process (a --fresh rerun) does not reuse the first one's deleted directory
-    cfg.visualizer = dict(type="DetLocalVisualizer", vis_backends=[dict(type="LocalVisBackend")])
+    # run in the same process (a --fresh rerun) does not reuse the first one's deleted directory.
+    # Backends: the local scalars.json, plus the grid's live view (logging.backend) when asked for.
+    cfg.visualizer = dict(type="DetLocalVisualizer", vis_backends=vis_backends(grid, cell.id, G.results_root(grid)))
     cfg.env_cfg = dict(
         cudnn_benchmark=False,
         mp_cfg=dict(mp_start_method="fork", opencv_num_threads=0),

@@ -117,6 +117,23 @@ def write_probe_rows(path: Path, rows: list[dict]) -> None:
     write_text(path, buf.getvalue())
 
 
+def probe_scalars(row: dict) -> dict[str, float]:
+    """A probe row's numbers as visualiser scalars (``probe/CA`` ...): the live view's probe curves.
+
+    Prefixed so they never collide with the LoggerHook's ``loss`` / ``lr``; epoch and iter are the
+    step, not curves; non-numeric extras are left out.
+    """
+    out = {}
+    for key, value in row.items():
+        if key in ("epoch", "iter"):
+            continue
+        try:
+            out[f"probe/{key}"] = float(value)
+        except (TypeError, ValueError):
+            continue
+    return out
+
+
 @HOOKS.register_module()
 class TrainSetProbeHook(Hook):
     """Every ``interval`` epochs, score the model on a fixed subset of the *training* images.
@@ -131,7 +148,9 @@ class TrainSetProbeHook(Hook):
     Other hooks extend the row: values a hook puts in ``message_hub`` info ``ndr_probe_extra`` (a
     dict, set in its own after_train_epoch, running before this LOW-priority hook) become extra
     columns of that epoch; the finished row is published as info ``ndr_probe_row`` for hooks that
-    run after this one (e.g. a method switching on at a detected transition).
+    run after this one (e.g. a method switching on at a detected transition). The row's numbers also
+    go to the runner's visualiser as ``probe/<column>`` scalars at the epoch's last iteration, so
+    the grid's live view (``logging.backend``) draws the probe curves beside the losses.
     """
 
     priority = "LOW"
@@ -239,6 +258,7 @@ class TrainSetProbeHook(Hook):
         if is_main():
             write_probe_rows(self.out_csv, self.rows)
             self._record_seconds(epoch, seconds)
+        runner.visualizer.add_scalars(probe_scalars(row), step=runner.iter)
         runner.logger.info(
             "probe epoch %d: CA %.3f GTBA %.3f AP %.3f (clean: CA %.3f GTBA %.3f) in %.1f s "
             "(inference %.2f s, %d detections; scoring %.2f s)",
