@@ -6,8 +6,18 @@ rule transition_table:
         probes=[cell_path(c, "probe.csv") for c in CELLS],
         cells=f"{RES}/cells.json",
     output:
-        csv=f"{RES}/tables/transition.csv",
-        md=f"{RES}/tables/transition.md",
+        csv=report(
+            f"{RES}/tables/transition.csv",
+            caption="../report/transition_table.rst",
+            category="Transition epochs",
+            labels={"table": "transition", "format": "csv"},
+        ),
+        md=report(
+            f"{RES}/tables/transition.md",
+            caption="../report/transition_table.rst",
+            category="Transition epochs",
+            labels={"table": "transition", "format": "markdown"},
+        ),
     log:
         f"{RES}/logs/analysis/transition_table.log",
     conda:
@@ -22,7 +32,13 @@ rule transition_plots:
         probes=[cell_path(c, "probe.csv") for c in CELLS],
         cells=f"{RES}/cells.json",
     output:
-        directory(f"{RES}/figures/transition"),
+        report(
+            directory(f"{RES}/figures/transition"),
+            patterns=["{name}.png"],
+            caption="../report/transition_plots.rst",
+            category="Transition epochs",
+            labels={"figure": "{name}"},
+        ),
     log:
         f"{RES}/logs/analysis/transition_plots.log",
     conda:
@@ -36,7 +52,13 @@ rule tide_report:
         dets=[cell_path(c, "dets_val.json") for c in CELLS],
         cells=f"{RES}/cells.json",
     output:
-        directory(f"{RES}/tide"),
+        report(
+            directory(f"{RES}/tide"),
+            patterns=["{name}.png", "{name}.csv"],
+            caption="../report/tide.rst",
+            category="TIDE",
+            labels={"file": "{name}"},
+        ),
     log:
         f"{RES}/logs/analysis/tide_report.log",
     conda:
@@ -50,7 +72,13 @@ rule matching_plots:
         probes=[cell_path(c, "probe.csv") for c in CELLS],
         cells=f"{RES}/cells.json",
     output:
-        directory(f"{RES}/figures/matching"),
+        report(
+            directory(f"{RES}/figures/matching"),
+            patterns=["{name}.png", "{name}.csv"],
+            caption="../report/matching.rst",
+            category="Matching stability",
+            labels={"file": "{name}"},
+        ),
     log:
         f"{RES}/logs/analysis/matching_plots.log",
     conda:
@@ -64,8 +92,18 @@ rule cost_table:
         costs=[cell_path(c, "cost.json") for c in CELLS],
         cells=f"{RES}/cells.json",
     output:
-        csv=f"{RES}/tables/cost.csv",
-        md=f"{RES}/tables/cost.md",
+        csv=report(
+            f"{RES}/tables/cost.csv",
+            caption="../report/cost_table.rst",
+            category="Cost",
+            labels={"table": "cost", "format": "csv"},
+        ),
+        md=report(
+            f"{RES}/tables/cost.md",
+            caption="../report/cost_table.rst",
+            category="Cost",
+            labels={"table": "cost", "format": "markdown"},
+        ),
     log:
         f"{RES}/logs/analysis/cost_table.log",
     conda:
@@ -81,8 +119,18 @@ rule method_gains:
         probes=[cell_path(c, "probe.csv") for c in CELLS],
         cells=f"{RES}/cells.json",
     output:
-        csv=f"{RES}/tables/gains.csv",
-        md=f"{RES}/tables/gains.md",
+        csv=report(
+            f"{RES}/tables/gains.csv",
+            caption="../report/gains.rst",
+            category="Method gains",
+            labels={"table": "gains", "format": "csv"},
+        ),
+        md=report(
+            f"{RES}/tables/gains.md",
+            caption="../report/gains.rst",
+            category="Method gains",
+            labels={"table": "gains", "format": "markdown"},
+        ),
     log:
         f"{RES}/logs/analysis/method_gains.log",
     conda:
@@ -102,8 +150,18 @@ rule claims_table:
             [f"{RES}/tables/transition.csv"] if GRID["probe"]["enabled"] else []
         ),
     output:
-        csv=f"{RES}/tables/claims.csv",
-        md=f"{RES}/tables/claims.md",
+        csv=report(
+            f"{RES}/tables/claims.csv",
+            caption="../report/claims.rst",
+            category="Claims",
+            labels={"table": "claims", "format": "csv"},
+        ),
+        md=report(
+            f"{RES}/tables/claims.md",
+            caption="../report/claims.rst",
+            category="Claims",
+            labels={"table": "claims", "format": "markdown"},
+        ),
     log:
         f"{RES}/logs/analysis/claims_table.log",
     conda:

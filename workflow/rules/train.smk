@@ -88,8 +88,18 @@ rule cost_summary:
         cells=f"{RES}/cells.json",
         costs=[cell_path(c, "cost.json") for c in CELLS],
     output:
-        csv=f"{RES}/tables/compute.csv",
-        md=f"{RES}/tables/compute.md",
+        csv=report(
+            f"{RES}/tables/compute.csv",
+            caption="../report/compute.rst",
+            category="Cost",
+            labels={"table": "compute", "format": "csv"},
+        ),
+        md=report(
+            f"{RES}/tables/compute.md",
+            caption="../report/compute.rst",
+            category="Cost",
+            labels={"table": "compute", "format": "markdown"},
+        ),
     log:
         f"{RES}/logs/analysis/compute_summary.log",
     conda:
