@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -35,6 +37,18 @@ def test_a_backend_whose_package_is_missing_fails_at_plan_time(backend, monkeypa
     monkeypatch.setattr(L, "package_available", lambda package: package != backend)
     with pytest.raises(InputError, match=rf"logging.backend '{backend}' needs the Python package '{backend}'"):
         G.validate_grid(raw)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("tensorboard") is not None, reason="tensorboard is installed here")
+def test_the_dry_run_refuses_a_backend_that_is_not_installed(tmp_path):
+    raw = {**_raw(), "logging": {"backend": "tensorboard"}, "results_dir": str(tmp_path / "results")}
+    path = tmp_path / "grid.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    res = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--configfile", str(path)], cwd=REPO,
+                         capture_output=True, text=True)  # fmt: skip
+    assert res.returncode != 0
+    assert "pip install tensorboard" in res.stdout + res.stderr and str(path) in res.stdout + res.stderr
+    assert not (tmp_path / "results").exists()
 
 
 def test_the_default_is_no_backend_and_an_unknown_one_is_an_error():
