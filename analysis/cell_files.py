@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks.errors import InputError, run_cli
+from benchmarks.grids.grid import Cell, cell_from_id
 
 MANIFEST_VERSION = 1
 MANIFEST_FILE = "cells.json"  # results/<grid>/cells.json
@@ -26,16 +27,14 @@ MANIFEST_FILE = "cells.json"  # results/<grid>/cells.json
 
 @dataclass(frozen=True)
 class CellRef:
-    """One cell of the manifest: its id parts and its directory (``metrics.json``'s parent)."""
+    """One cell of the manifest: the grid's :class:`Cell` and its directory (``metrics.json``'s parent)."""
 
-    id: str
+    cell: Cell
     dir: Path
-    dataset: str
-    noise: str
-    rate: float
-    detector: str
-    method: str
-    seed: int
+
+    @property
+    def id(self) -> str:
+        return self.cell.id
 
     def file(self, name: str) -> Path:
         return self.dir / name
@@ -43,9 +42,6 @@ class CellRef:
     @property
     def metrics_file(self) -> Path:
         return self.dir / "metrics.json"
-
-    def metrics(self) -> dict:
-        return _read_json(self.metrics_file)
 
 
 IDENTITY_KEYS = ("dataset", "noise", "rate", "detector", "method", "seed")
@@ -82,11 +78,10 @@ def _read_json(path: Path) -> dict:
 
 
 def _ref_from_dir(cell_dir: Path, cell_id: str) -> CellRef:
-    parts = cell_id.split("/")
-    if len(parts) != 5 or "-" not in parts[1] or not parts[4].startswith("seed"):
-        raise InputError(f"malformed cell id '{cell_id}'", path=cell_dir)
-    noise, rate = parts[1].rsplit("-", 1)
-    return CellRef(cell_id, Path(cell_dir), parts[0], noise, float(rate), parts[2], parts[3], int(parts[4][4:]))
+    try:
+        return CellRef(cell_from_id(cell_id), Path(cell_dir))
+    except InputError as exc:
+        raise InputError(str(exc), path=cell_dir) from None
 
 
 def _id_from_path(cell_dir: Path) -> str:

@@ -67,8 +67,7 @@ COLUMNS = [
 def cell_identity(ref: CellRef) -> dict:
     """The cell's identity as its metrics.json records it (a cell still training: from its id)."""
     if not ref.metrics_file.is_file():
-        return {"dataset": ref.dataset, "noise": ref.noise, "rate": ref.rate, "detector": ref.detector,
-                "method": ref.method, "seed": ref.seed}  # fmt: skip
+        return {k: v for k, v in ref.cell.identity().items() if k in IDENTITY_KEYS}
     rec = read_json(ref.metrics_file)
     missing = [k for k in IDENTITY_KEYS if k not in rec] if isinstance(rec, dict) else list(IDENTITY_KEYS)
     if missing:

@@ -96,7 +96,7 @@ def test_closed_form_values(tmp_path):
     root = tmp_path / "runs"
     for seed, (ca_c, gtba_c) in enumerate([(1.0, 2.5), (1.2, 10.3)]):
         write_cell(root, "voc", "combined", 0.2, "retinanet", "baseline", seed, ca_c, gtba_c, cost_epochs=12)
-        (ref,) = [r for r in discover(root) if r.seed == seed]
+        (ref,) = [r for r in discover(root) if r.cell.seed == seed]
         run = TT.analyse_run(ref)
         assert run["horizon"] == 12
         assert run["fits"]["CA"]["epoch"] == hand[ca_c]

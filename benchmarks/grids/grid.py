@@ -269,8 +269,9 @@ def teacher_cell(grid: dict, cell: Cell) -> Cell | None:
     return Cell(cell.dataset, noise, rate, teacher["detector"], teacher.get("method") or "baseline", cell.seed)
 
 
-def parse_cell_id(grid: dict, cell_id: str) -> Cell:
-    """The :class:`Cell` of ``cell_id``; an id that is not a cell of ``grid`` is an InputError."""
+def cell_from_id(cell_id: str) -> Cell:
+    """The :class:`Cell` a ``<dataset>/<noise>-<rate>/<detector>/<method>/seed<k>`` id names (no grid
+    needed); a malformed id is an InputError."""
     parts = cell_id.strip("/").split("/")
     if len(parts) != 5 or not parts[4].startswith("seed") or "-" not in parts[1]:
         raise InputError(
@@ -278,9 +279,14 @@ def parse_cell_id(grid: dict, cell_id: str) -> Cell:
         )
     noise, rate = parts[1].rsplit("-", 1)
     try:
-        cell = Cell(parts[0], noise, float(rate), parts[2], parts[3], int(parts[4][4:]))
+        return Cell(parts[0], noise, float(rate), parts[2], parts[3], int(parts[4][4:]))
     except ValueError:
         raise InputError(f"malformed cell id '{cell_id}' (rate and seed must be numbers)") from None
+
+
+def parse_cell_id(grid: dict, cell_id: str) -> Cell:
+    """The :class:`Cell` of ``cell_id``; an id that is not a cell of ``grid`` is an InputError."""
+    cell = cell_from_id(cell_id)
     by_id = {c.id: c for c in expand_cells(grid)}
     if cell.id not in by_id:
         raise InputError(
