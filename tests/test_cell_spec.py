@@ -103,6 +103,19 @@ def test_the_cells_own_grid_gives_the_same_spec_for_every_default_cell():
         assert S.cell_spec(sub, cell) == S.cell_spec(grid, cell), cell.id
 
 
+@pytest.mark.parametrize("path", sorted((REPO / "benchmarks/grids").glob("*.yaml")), ids=lambda p: p.stem)
+def test_the_cells_own_grid_is_a_valid_grid_in_every_shipped_grid(path):
+    """Grids with `cells:` scopes and teachers too (default_seeds): the training job validates it."""
+    grid = G.load_grid(path)
+    seen = set()
+    for cell in G.expand_cells(grid):
+        if (cell.method, cell.detector, cell.setting) in seen:
+            continue
+        seen.add((cell.method, cell.detector, cell.setting))
+        sub = G.validate_grid(S.cell_grid(grid, cell), path=f"{path.name}:{cell.id}")
+        assert S.cell_spec(sub, cell) == S.cell_spec(grid, cell), cell.id
+
+
 def test_spec_file_round_trip_and_a_bad_file(tmp_path):
     grid = _default()
     cell = G.parse_cell_id(grid, "synth/clean-0/gfl/bckd/seed0")

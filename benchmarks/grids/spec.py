@@ -197,18 +197,15 @@ def cell_grid(grid: dict, cell: G.Cell) -> dict:
         n for n in grid["noise"] if any(f"{n['type']}-{G.format_rate(n['rate'])}" == c.setting for c in cells)
     ]
     sub["detectors"] = [d for d in grid["detectors"] if any(c.detector == d for c in cells)]
-    sub["methods"] = {}
-    for c in cells:
-        entry = copy.deepcopy(grid["methods"][c.method])
-        entry["cells"] = sorted({*(entry.get("cells") or []), f"{c.detector}/{c.setting}"})
-        entry["detectors"] = entry["noise"] = None
-        if c.method in sub["methods"]:
-            entry["cells"] = sorted({*entry["cells"], *sub["methods"][c.method]["cells"]})
-        sub["methods"][c.method] = entry
+    # each entry scoped to its one cell (a method is never its own teacher: one entry per cell)
+    sub["methods"] = {
+        c.method: {**copy.deepcopy(grid["methods"][c.method]), "detectors": None, "noise": None,
+                   "cells": [f"{c.detector}/{c.setting}"]}
+        for c in cells
+    }  # fmt: skip
     sub["seeds"] = [cell.seed]
-    sub["schedule"] = copy.deepcopy(grid["schedule"])
     sub["schedule"]["per_detector"] = {
-        d: v for d, v in grid["schedule"]["per_detector"].items() if d in sub["detectors"]
+        d: v for d, v in sub["schedule"]["per_detector"].items() if d in sub["detectors"]
     }
     return sub
 
