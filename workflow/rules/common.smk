@@ -27,7 +27,9 @@ RES = (
     else os.path.relpath(G.results_root(GRID))
 )
 CELLS = G.expand_cells(GRID)
-CELL_BY_ID = {c.id: c for c in CELLS}  # input functions look cells up here, not by re-expanding the grid
+CELL_BY_ID = {
+    c.id: c for c in CELLS
+}  # input functions look cells up here, not by re-expanding the grid
 NOISY_SETTINGS = sorted({(c.dataset, c.setting) for c in CELLS if c.noise != "clean"})
 
 
@@ -43,7 +45,9 @@ def cell_of(wildcards):
         f"{wildcards.method}/seed{wildcards.seed}"
     )
     if cell_id not in CELL_BY_ID:
-        return G.parse_cell_id(GRID, cell_id)  # raises the InputError that names the grid
+        return G.parse_cell_id(
+            GRID, cell_id
+        )  # raises the InputError that names the grid
     return CELL_BY_ID[cell_id]
 
 
