@@ -87,8 +87,7 @@ def prepare(cell_dir: Path, ckpt_dir: Path, identity: dict, *, fresh: bool = Fal
     if not decision.resume:
         start_fresh(cell_dir, ckpt_dir)
     else:
-        for stale in ("metrics.json",):  # the finished-run marker of Snakemake's view
-            (cell_dir / stale).unlink(missing_ok=True)
+        (cell_dir / "metrics.json").unlink(missing_ok=True)  # the finished-run marker of Snakemake's view
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     write_json(ckpt_dir / IDENTITY_FILE, {**identity, "complete": False})
     return decision
