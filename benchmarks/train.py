@@ -131,9 +131,9 @@ def main(argv=None) -> int:
     cdir = G.cell_dir(grid, cell)
     data_dir = G.dataset_dir(grid, cell.dataset)
     needs = [G.train_ann_file(grid, cell), data_dir / "val.json", data_dir / "train.json"]
-    teacher = G.teacher_cell(grid, cell)
-    if teacher is not None:
-        needs.append(G.weights_file(grid, teacher))
+    for source in (G.teacher_cell(grid, cell), G.pretraining_cell(grid, cell)):
+        if source is not None:
+            needs.append(G.weights_file(grid, source))
     for needed in needs:
         if not needed.is_file():
             raise InputError(
@@ -186,13 +186,16 @@ def main(argv=None) -> int:
         raise AssertionError(f"config work_dir {cfg.work_dir} is not the cell's checkpoint/ {ckpt}")
     D.barrier()
     resuming = (ckpt / "last_checkpoint").is_file()
+    if cfg.get("ndr_init_from") and not resuming:  # a fresh run starts from the pretraining stage
+        cfg.load_from, cfg.resume = cfg.ndr_init_from, False
     batch = D.batch_record(cfg, nproc, device)
     if D.is_main():
         print(
             f"[train] cell {cell.id} | {grid['size']} {cell.detector} | {cfg.train_cfg.max_epochs} epochs | "
             f"device {device}, {nproc} process(es) x {threads} threads | batch {batch['batch_per_process']} x "
             f"{nproc} = {batch['total_batch']}, lr {batch['lr']:.4g} (x{batch['lr_scale']:g}) | "
-            f"{'resuming from ' + (ckpt / 'last_checkpoint').read_text().strip() if resuming else 'fresh start'}",
+            f"{'resuming from ' + (ckpt / 'last_checkpoint').read_text().strip() if resuming else 'fresh start'}"
+            f"{'' if resuming or not cfg.load_from else ', initialised from ' + cfg.load_from}",
             file=sys.stderr,
             flush=True,
         )

@@ -54,23 +54,26 @@ def test_the_hash_is_a_pure_function_of_the_spec():
 
 def test_a_method_param_edit_changes_only_that_entrys_cells():
     changed = _changed(lambda g: g["methods"]["eldet"].setdefault("params", {}).update(threshold=0.5))
-    assert changed == {"synth/combined-0.4/retinanet/eldet/seed0"}
+    assert changed == {f"synth/combined-0.4/{d}/eldet/seed{k}" for d in ("retinanet", "fcos") for k in range(3)}
 
 
 def test_an_epoch_edit_for_one_detector_changes_its_cells_only():
     changed = _changed(lambda g: g["schedule"].setdefault("per_detector", {}).update(fcos={"epochs": 3}))
-    assert changed == {"synth/clean-0/fcos/baseline/seed0", "synth/combined-0.4/fcos/baseline/seed0"}
+    fcos = {c.id for c in G.expand_cells(_default()) if c.detector == "fcos"}
+    assert len(fcos) == 13 and changed == fcos  # baseline clean (seed 0), noisy and 3 methods (seeds 0-2)
+
+
+def test_a_pretraining_edit_reaches_the_detectors_that_share_the_run():
+    changed = _changed(lambda g: g["pretraining"]["schedule"].setdefault("per_detector", {}).update(fcos={"epochs": 3}))
+    assert changed == {c.id for c in G.expand_cells(_default()) if c.detector in ("fcos", "gfl")}
+    assert "synth/clean-0/gfl/bckd/seed2" in changed
 
 
 def test_a_teacher_edit_reaches_its_students():
     changed = _changed(lambda g: g["schedule"].setdefault("per_detector", {}).update(gfl_r101={"lr": 0.02}))
-    # the teacher cell (gfl_r101 baseline on clean labels, also its noisy sibling) and BCKD's student
+    # the teacher cells (gfl_r101 baseline on clean labels, seeds 0-2) and BCKD's students
     assert "synth/clean-0/gfl/bckd/seed0" in changed
-    assert changed == {
-        "synth/clean-0/gfl_r101/baseline/seed0",
-        "synth/combined-0.4/gfl_r101/baseline/seed0",
-        "synth/clean-0/gfl/bckd/seed0",
-    }
+    assert changed == {f"synth/clean-0/{c}/seed{k}" for c in ("gfl_r101/baseline", "gfl/bckd") for k in range(3)}
 
 
 @pytest.mark.parametrize(
@@ -105,7 +108,7 @@ def test_the_cells_own_grid_gives_the_same_spec_for_every_default_cell():
 
 @pytest.mark.parametrize("path", sorted((REPO / "benchmarks/grids").glob("*.yaml")), ids=lambda p: p.stem)
 def test_the_cells_own_grid_is_a_valid_grid_in_every_shipped_grid(path):
-    """Grids with `cells:` scopes and teachers too (default_seeds): the training job validates it."""
+    """Grids with `cells:` scopes and teachers and per-cell seeds too (the default): the training job validates it."""
     grid = G.load_grid(path)
     seen = set()
     for cell in G.expand_cells(grid):

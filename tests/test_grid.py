@@ -31,7 +31,7 @@ def test_defaults_are_filled_from_the_schema():
     g = G.validate_grid(minimal())
     assert g["size"] == "tiny"
     assert g["methods"] == {
-        "baseline": {"params": {}, "detectors": None, "noise": None, "cells": None, "teacher": None}
+        "baseline": {"params": {}, "detectors": None, "noise": None, "cells": None, "seeds": None, "teacher": None}
     }
     assert g["probe"] == {
         "enabled": True,

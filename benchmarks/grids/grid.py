@@ -133,6 +133,15 @@ def validate_grid(grid: object, *, path: str | os.PathLike = "<grid>") -> dict:
                     f"(detectors {grid['detectors']}, noise {sorted(settings)})",
                     path=path,
                 )
+        seeds = entry.get("seeds")
+        for pair in seeds if isinstance(seeds, dict) else ():
+            det, _, setting = pair.partition("/")
+            if pair != "default" and (det not in grid["detectors"] or setting not in settings):
+                raise InputError(
+                    f"methods.{name}.seeds names '{pair}': not 'default' nor a <detector>/<type>-<rate> pair of "
+                    f"the grid (detectors {grid['detectors']}, noise {sorted(settings)})",
+                    path=path,
+                )
         teacher = entry["teacher"]
         if teacher is not None and teacher["method"] not in grid["methods"]:
             raise InputError(
@@ -146,6 +155,7 @@ def validate_grid(grid: object, *, path: str | os.PathLike = "<grid>") -> dict:
     unknown = set(grid["schedule"]["per_detector"]) - set(grid["detectors"])
     if unknown:
         raise InputError(f"schedule.per_detector names detectors not in the grid: {sorted(unknown)}", path=path)
+    _check_pretraining(grid, path)
     cells = set(expand_cells(grid))
     for cell in sorted(cells):
         teacher = teacher_cell(grid, cell)
@@ -158,6 +168,49 @@ def validate_grid(grid: object, *, path: str | os.PathLike = "<grid>") -> dict:
         if teacher is not None and teacher.method == cell.method:
             raise InputError(f"methods.{cell.method}.teacher: a method cannot be its own teacher", path=path)
     return grid
+
+
+def _check_pretraining(grid: dict, path) -> None:
+    """`pretrained_backbone: pretraining` and the `pretraining` section come together, and the source
+    set is disjoint from the grid's data (its own id and generator seed)."""
+    pre = grid["pretraining"]
+    wanted = grid["pretrained_backbone"] == PRETRAINING
+    if wanted and pre is None:
+        raise InputError("pretrained_backbone is 'pretraining' but the grid has no `pretraining` section", path=path)
+    if pre is None:
+        return
+    if not wanted:
+        raise InputError(
+            f"the grid has a `pretraining` section but pretrained_backbone is '{grid['pretrained_backbone']}': "
+            "set it to 'pretraining' or drop the section",
+            path=path,
+        )
+    if pre["dataset"] in grid["datasets"]:
+        raise InputError(f"pretraining.dataset '{pre['dataset']}' is also a dataset of the grid", path=path)
+    for name, ds in grid["datasets"].items():
+        if ds["source"] == "synthetic" and ds["synthetic"]["seed"] == pre["synthetic"]["seed"]:
+            raise InputError(
+                f"pretraining.synthetic.seed {pre['synthetic']['seed']} is also the seed of dataset '{name}': "
+                "the source set must be other images",
+                path=path,
+            )
+    unknown = set(pre["schedule"]["per_detector"]) - set(grid["detectors"])
+    if unknown:
+        raise InputError(
+            f"pretraining.schedule.per_detector names detectors not in the grid: {sorted(unknown)}", path=path
+        )
+    for det, source in pre["shared"].items():
+        if det not in grid["detectors"] or source not in grid["detectors"]:
+            raise InputError(
+                f"pretraining.shared maps '{det}' to '{source}': both must be detectors of the grid ({grid['detectors']})",
+                path=path,
+            )
+        if source in pre["shared"]:
+            raise InputError(
+                f"pretraining.shared maps '{det}' to '{source}', which is itself mapped: name the detector that is "
+                "pretrained",
+                path=path,
+            )
 
 
 def _check_entry(grid: dict, name: str, entry: dict, method, params: dict, settings: set, path) -> None:
@@ -235,6 +288,17 @@ def _in_scope(entry: dict, detector: str, setting: str) -> bool:
     )
 
 
+def entry_seeds(grid: dict, entry: dict, detector: str, setting: str) -> list[int]:
+    """The seeds a method entry trains at (detector, setting): its own ``seeds`` (a list, or a mapping
+    by ``<detector>/<setting>`` with an optional ``default``), else the grid's."""
+    own = entry.get("seeds")
+    if own is None:
+        return list(grid["seeds"])
+    if isinstance(own, list):
+        return list(own)
+    return list(own.get(f"{detector}/{setting}", own.get("default", grid["seeds"])))
+
+
 def expand_cells(grid: dict) -> list[Cell]:
     """Every cell of the grid: the product, minus detector/method pairs the method declares
     incompatible and cells outside a method entry's ``detectors`` / ``noise`` scope."""
@@ -252,7 +316,7 @@ def expand_cells(grid: dict) -> list[Cell]:
                         continue
                     if not _in_scope(entry, det, setting):
                         continue
-                    for seed in grid["seeds"]:
+                    for seed in entry_seeds(grid, entry, det, setting):
                         cells.append(Cell(dataset, noise["type"], float(noise["rate"]), det, method, int(seed)))
     return cells
 
@@ -267,6 +331,54 @@ def teacher_cell(grid: dict, cell: Cell) -> Cell | None:
         noise, rate_text = teacher["noise"].rsplit("-", 1)
         rate = float(rate_text)
     return Cell(cell.dataset, noise, rate, teacher["detector"], teacher.get("method") or "baseline", cell.seed)
+
+
+PRETRAINING = "pretraining"  # the pretrained_backbone value that selects the grid's own stage
+PRETRAINING_METHOD = "baseline"
+
+
+def pretraining_grid(grid: dict) -> dict | None:
+    """The grid of the pretraining stage (None without one): the source set, clean labels, every
+    detector of ``grid`` that ``pretraining.shared`` does not map to another, once (seed 0, no
+    probes, random init), the stage's schedule.
+
+    It shares ``grid``'s name and results directory, so its cells live under the same runs/ and data/
+    and go through the same rules (spec, train, export) as the cells they initialise.
+    """
+    pre = grid.get("pretraining")
+    if not pre:
+        return None
+    shared = pre.get("shared") or {}
+    detectors = sorted({shared.get(d, d) for d in grid["detectors"]}, key=list(grid["detectors"]).index)
+    sched = copy.deepcopy(pre["schedule"])
+    sched["per_detector"] = {d: v for d, v in sched.get("per_detector", {}).items() if d in detectors}
+    return validate_grid(
+        {
+            "name": grid["name"],
+            "description": f"pretraining stage of grid {grid['name']}",
+            "results_dir": grid["results_dir"],
+            "datasets": {pre["dataset"]: {"source": "synthetic", "synthetic": copy.deepcopy(pre["synthetic"])}},
+            "noise": [{"type": "clean", "rate": 0.0}],
+            "detectors": detectors,
+            "size": grid["size"],
+            "pretrained_backbone": "none",
+            "methods": {PRETRAINING_METHOD: {}},
+            "seeds": [0],
+            "schedule": sched,
+            "probe": {"enabled": False},
+            "logging": copy.deepcopy(grid["logging"]),
+            "resources": copy.deepcopy(grid["resources"]),
+        }
+    )
+
+
+def pretraining_cell(grid: dict, cell: Cell) -> Cell | None:
+    """The pretraining run ``cell`` initialises from (its detector on the source set), or None."""
+    if grid["pretrained_backbone"] != PRETRAINING:
+        return None
+    pre = grid["pretraining"]
+    source = (pre.get("shared") or {}).get(cell.detector, cell.detector)
+    return Cell(pre["dataset"], "clean", 0.0, source, PRETRAINING_METHOD, 0)
 
 
 def cell_from_id(cell_id: str) -> Cell:

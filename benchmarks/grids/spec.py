@@ -127,9 +127,15 @@ def probes_enabled(grid: dict, cell: G.Cell, override: bool | None = None) -> bo
     return bool(wanted or getattr(method, "NEEDS_PROBES", False))
 
 
-def _pretrained(value: str) -> dict:
+def _pretrained(grid: dict, cell: G.Cell) -> dict:
+    """The backbone-weights part of the spec: the option, a local file's digest, or the spec hash of
+    the pretraining run the cell starts from (so editing the stage reruns it and every cell)."""
+    value = grid["pretrained_backbone"]
     if value in ("none", "default"):
         return {"value": value}
+    if value == G.PRETRAINING:
+        pre = G.pretraining_cell(grid, cell)
+        return {"value": value, "cell": pre.id, "spec_hash": spec_hash(cell_spec(G.pretraining_grid(grid), pre))}
     path = Path(value)
     return {"value": value, "sha256": file_digest(path) if path.is_file() else None}
 
@@ -164,7 +170,7 @@ def cell_spec(grid: dict, cell: G.Cell, *, probes: bool | None = None) -> dict:
             "size": grid["size"],
             "config": config_digest(str(det.config_path(grid["size"]))),
         },
-        "pretrained_backbone": _pretrained(grid["pretrained_backbone"]),
+        "pretrained_backbone": _pretrained(grid, cell),
         "method": {"entry": cell.method, "module": module, "params": params},
         "schedule": G.schedule_for(grid, cell.detector),
         "probe": {"enabled": probe_on, **probe},
@@ -200,13 +206,22 @@ def cell_grid(grid: dict, cell: G.Cell) -> dict:
     # each entry scoped to its one cell (a method is never its own teacher: one entry per cell)
     sub["methods"] = {
         c.method: {**copy.deepcopy(grid["methods"][c.method]), "detectors": None, "noise": None,
-                   "cells": [f"{c.detector}/{c.setting}"]}
+                   "cells": [f"{c.detector}/{c.setting}"], "seeds": None}
         for c in cells
     }  # fmt: skip
     sub["seeds"] = [cell.seed]
     sub["schedule"]["per_detector"] = {
         d: v for d, v in sub["schedule"]["per_detector"].items() if d in sub["detectors"]
     }
+    pre = G.pretraining_cell(grid, cell)
+    if pre is not None:  # the sub-grid's detectors include the one its pretraining run is of
+        if pre.detector not in sub["detectors"]:
+            sub["detectors"].append(pre.detector)
+        stage = sub["pretraining"]
+        stage["shared"] = {d: s for d, s in stage["shared"].items() if d in sub["detectors"]}
+        stage["schedule"]["per_detector"] = {
+            d: v for d, v in stage["schedule"]["per_detector"].items() if d in sub["detectors"]
+        }
     return sub
 
 
@@ -254,12 +269,12 @@ def cell_identity(grid: dict, cell: G.Cell, *, probes: bool | None = None) -> di
     """The spec plus the content of what the cell reads; ``cell_hash`` keys its checkpoint."""
     spec = cell_spec(grid, cell, probes=probes)
     data = {role: file_digest(p) for role, p in data_files(grid, cell).items()}
-    teacher = G.teacher_cell(grid, cell)
-    if teacher is not None:
-        tm = G.cell_dir(grid, teacher) / "metrics.json"
-        data["teacher_cell_hash"] = (
-            json.loads(tm.read_text(encoding="utf-8")).get("cell_hash") if tm.is_file() else None
-        )
+    for role, source in (("teacher", G.teacher_cell(grid, cell)), ("pretraining", G.pretraining_cell(grid, cell))):
+        if source is not None:  # the weights the cell reads come from this run: its recorded hash
+            record = G.cell_dir(grid, source) / "metrics.json"
+            data[f"{role}_cell_hash"] = (
+                json.loads(record.read_text(encoding="utf-8")).get("cell_hash") if record.is_file() else None
+            )
     if spec["pretrained_backbone"].get("sha256", "") is None:  # a path that did not exist at plan time
         spec["pretrained_backbone"]["sha256"] = file_digest(spec["pretrained_backbone"]["value"])
     s_hash = spec_hash(spec)

@@ -78,6 +78,23 @@ def _set_dataset(loader: ConfigDict, ann_file: Path, img_root: Path, classes: li
     ds.metainfo = dict(classes=tuple(classes))
 
 
+def _fit_synthetic_scale(cfg: Config, grid: dict, dataset: str) -> None:
+    """Tiny detectors train and test synthetic images at the images' own side.
+
+    The tiny configs resize to 160 px, the generator's default; a grid that draws smaller images
+    (the embedded default's 128 px) would otherwise be upsampled, paying for pixels that hold no
+    information.
+    """
+    ds = grid["datasets"][dataset]
+    if grid["size"] != "tiny" or ds["source"] != "synthetic":
+        return
+    side = int(ds["synthetic"]["size"])
+    for loader in (cfg.train_dataloader, cfg.test_dataloader):
+        for step in loader.dataset.pipeline:
+            if step.get("type") == "Resize":
+                step["scale"] = (side, side)
+
+
 def build_cell_config(
     grid: dict, cell: G.Cell, *, probes: bool | None = None, device: str = "cpu", identity: dict | None = None
 ) -> Config:
@@ -96,6 +113,7 @@ def build_cell_config(
     _set_dataset(cfg.train_dataloader, train_ann, data_dir / "images", classes)
     _set_dataset(cfg.test_dataloader, data_dir / "val.json", data_dir / "images", classes)
     cfg.test_dataloader.dataset.test_mode = True
+    _fit_synthetic_scale(cfg, grid, cell.dataset)
     # Evaluation is done by the suite (analysis.coco_eval on clean val), not by mmengine loops.
     cfg.ndr_val_dataloader = cfg.test_dataloader
     for key in ("val_dataloader", "val_cfg", "val_evaluator", "test_dataloader", "test_cfg", "test_evaluator"):
@@ -114,8 +132,11 @@ def build_cell_config(
     cfg.train_cfg.val_interval = 10**6
 
     pretrained = grid["pretrained_backbone"]
-    if pretrained == "none":
+    init_from = None
+    if pretrained in ("none", G.PRETRAINING):
         cfg.model.backbone.init_cfg = None
+        if pretrained == G.PRETRAINING:  # the whole detector, loaded over its fresh init (see train.py)
+            init_from = G.weights_file(grid, G.pretraining_cell(grid, cell))
     elif pretrained != "default":
         if not Path(pretrained).is_file():
             raise InputError("pretrained_backbone checkpoint not found", path=pretrained)
@@ -137,6 +158,11 @@ def build_cell_config(
         mp_cfg=dict(mp_start_method="fork", opencv_num_threads=0),
         dist_cfg=dict(backend="nccl" if device == "cuda" else "gloo"),
     )
+    # A fresh run starts from the pretraining stage's weights (strict=False: the layers whose shape
+    # depends on the class count keep their fresh init, mmengine logs them as size mismatches); a
+    # resumed one from its own checkpoint. benchmarks/train.py picks one of the two once the
+    # checkpoint guard has decided.
+    cfg.ndr_init_from = str(init_from) if init_from else None
     cfg.load_from = None
     cfg.resume = True
 

@@ -371,7 +371,7 @@ class RandomStateHook(Hook):
         # the checkpoint holds rank 0's states (only rank 0 saves): other ranks of a multi-process
         # run keep their own fresh streams rather than all copying rank 0's
         self._pending = checkpoint.get(RANDOM_STATE_KEY) if is_main() else None
-        if self._pending is None and is_main():
+        if self._pending is None and is_main() and "message_hub" in checkpoint:  # a resume, not load_from
             runner.logger.warning("checkpoint has no random state: the resumed epochs draw other augmentations")
 
     def before_train_epoch(self, runner) -> None:

@@ -27,6 +27,33 @@ rule transition_table:
         "--markdown {output.md} --no-progress > {log} 2>&1"
 
 
+# Memorization per noisy cell: the clean-label train AP's peak, its drop and the noisy-label fit.
+rule memorization_table:
+    input:
+        probes=[cell_path(c, "probe.csv") for c in CELLS],
+        cells=f"{RES}/cells.json",
+    output:
+        csv=report(
+            f"{RES}/tables/memorization.csv",
+            caption="../report/memorization.rst",
+            category="Transition epochs",
+            labels={"table": "memorization", "format": "csv"},
+        ),
+        md=report(
+            f"{RES}/tables/memorization.md",
+            caption="../report/memorization.rst",
+            category="Transition epochs",
+            labels={"table": "memorization", "format": "markdown"},
+        ),
+    log:
+        f"{RES}/logs/analysis/memorization_table.log",
+    conda:
+        "../../environment.yml"
+    shell:
+        "python -m analysis.memorization --cells {input.cells} --out {output.csv} "
+        "--markdown {output.md} > {log} 2>&1"
+
+
 rule transition_plots:
     input:
         probes=[cell_path(c, "probe.csv") for c in CELLS],

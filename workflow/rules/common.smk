@@ -27,9 +27,15 @@ RES = (
     else os.path.relpath(G.results_root(GRID))
 )
 CELLS = G.expand_cells(GRID)
+# The pretraining stage (grid `pretraining`): its runs are cells of a grid of their own that share
+# runs/ and the rules below; they feed the grid's cells and stay out of the analysis (CELLS).
+PRE_GRID = G.pretraining_grid(GRID)
+PRE_CELLS = G.expand_cells(PRE_GRID) if PRE_GRID else []
 CELL_BY_ID = {
-    c.id: c for c in CELLS
+    c.id: c for c in CELLS + PRE_CELLS
 }  # input functions look cells up here, not by re-expanding the grid
+GRID_OF = {c.id: GRID for c in CELLS} | {c.id: PRE_GRID for c in PRE_CELLS}
+DATASETS = GRID["datasets"] | (PRE_GRID["datasets"] if PRE_GRID else {})
 NOISY_SETTINGS = sorted({(c.dataset, c.setting) for c in CELLS if c.noise != "clean"})
 
 
@@ -55,7 +61,7 @@ def spec_hash(wildcards):
     """The cell's plan-time spec hash: the params value that reruns it when its spec changes."""
     cell = cell_of(wildcards)
     if cell.id not in _CELL_SPECS:
-        _CELL_SPECS[cell.id] = S.spec_hash(S.cell_spec(GRID, cell))
+        _CELL_SPECS[cell.id] = S.spec_hash(S.cell_spec(GRID_OF[cell.id], cell))
     return _CELL_SPECS[cell.id]
 
 
@@ -66,7 +72,8 @@ def _log_line(log, text):
 
 
 def write_cell_spec(wildcards, out, log):
-    doc = S.write_spec_file(GRID, cell_of(wildcards), out)
+    cell = cell_of(wildcards)
+    doc = S.write_spec_file(GRID_OF[cell.id], cell, out)
     _log_line(log, f"{doc['cell']}: spec hash {doc['spec_hash']} -> {out}")
 
 
@@ -93,6 +100,8 @@ def all_targets():
     ]
     if GRID["probe"]["enabled"]:  # transition timing needs the train-set probes
         targets += [f"{RES}/tables/transition.csv", f"{RES}/figures/transition"]
+        if NOISY_SETTINGS:
+            targets += [f"{RES}/tables/memorization.csv"]
         if any(get_detector(c.detector).family == "detr" for c in CELLS):
             targets += [f"{RES}/figures/matching"]  # IS, consistency curves
     targets += [f"{RES}/reports/index.html"]  # notebooks -> HTML reports (reports.smk)
@@ -103,7 +112,7 @@ def all_targets():
 
 
 def dataset_command(wildcards):
-    ds = GRID["datasets"][wildcards.dataset]
+    ds = DATASETS[wildcards.dataset]
     if ds["source"] == "synthetic":
         s = ds["synthetic"]
         return (
@@ -132,15 +141,18 @@ def train_inputs(wildcards):
     }
     if cell.noise != "clean":
         inputs["noisy"] = f"{RES}/data/{cell.dataset}/noisy/{cell.setting}/train.json"
-    teacher = G.teacher_cell(GRID, cell)
+    teacher = G.teacher_cell(GRID_OF[cell.id], cell)
     if teacher is not None:  # the DAG edge teacher -> student
         inputs["teacher"] = cell_path(teacher, "weights.pth")
+    pre = G.pretraining_cell(GRID_OF[cell.id], cell)
+    if pre is not None:  # the DAG edge pretraining -> every cell of its detector
+        inputs["pretrained"] = cell_path(pre, "weights.pth")
     return inputs
 
 
 def data_mem_mb(wildcards, attempt):
     """Memory of a dataset job, from its source's size (benchmarks/grids/resources.py)."""
-    return R.dataset_mem_mb(GRID["datasets"][wildcards.dataset], attempt)
+    return R.dataset_mem_mb(DATASETS[wildcards.dataset], attempt)
 
 
 def corrupt_mem_mb(wildcards, input, attempt):

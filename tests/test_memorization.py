@@ -1,0 +1,79 @@
+"""Memorization table: the clean-label peak, its drop and the noisy-label fit, against hand-made curves."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import manifest
+
+from analysis import memorization as M
+from benchmarks.errors import run_cli
+
+HEADER = "epoch,iter,lr,loss,AP,CA,GTBA,AP_clean,CA_clean,GTBA_clean"
+
+
+def test_peak_drop_and_rising_noisy_fit_is_memorization():
+    # clean AP peaks at epoch 3 (0.40) and ends at 0.30: drop 25 %; noisy AP 0.20 at epoch 3 -> 0.35
+    r = M.memorization([1, 2, 3, 4, 5], [0.2, 0.35, 0.40, 0.36, 0.30], [0.1, 0.15, 0.20, 0.28, 0.35])
+    assert r["peak_epoch"] == 3 and r["epochs"] == 5
+    assert r["ap_clean_peak"] == pytest.approx(0.40) and r["drop"] == pytest.approx(0.25)
+    assert r["ap_noisy_at_peak"] == pytest.approx(0.20) and r["ap_noisy_last"] == pytest.approx(0.35)
+    assert r["memorized"] is True
+
+
+@pytest.mark.parametrize(
+    "clean, noisy, why",
+    [
+        ([0.1, 0.2, 0.3, 0.4], [0.1, 0.2, 0.3, 0.4], "peak at the last epoch"),
+        ([0.1, 0.40, 0.38, 0.37], [0.1, 0.2, 0.3, 0.4], "drop 7.5 % < 10 %"),
+        ([0.1, 0.40, 0.30, 0.30], [0.1, 0.3, 0.3, 0.25], "noisy fit falls too"),
+    ],
+)
+def test_no_memorization(clean, noisy, why):
+    assert M.memorization([1, 2, 3, 4], clean, noisy)["memorized"] is False, why
+
+
+def test_unprobed_epochs_are_skipped_and_order_does_not_matter():
+    r = M.memorization([4, 1, 2, 3], [0.3, 0.2, float("nan"), 0.5], [0.4, 0.1, 0.2, 0.3])
+    assert r["peak_epoch"] == 3 and r["drop"] == pytest.approx(0.4) and r["memorized"] is True
+
+
+def _cell(runs: Path, noise: str, det: str, method: str, clean, noisy) -> None:
+    rate = 0.0 if noise == "clean" else 0.4
+    d = runs / "synth" / f"{noise}-{rate:g}" / det / method / "seed0"
+    d.mkdir(parents=True)
+    rows = [HEADER] + [
+        f"{e},{10 * e},0.01,0.5,{n},0.1,0.1,{c},0.1,0.1" for e, (c, n) in enumerate(zip(clean, noisy), 1)
+    ]
+    (d / "probe.csv").write_text("\n".join(rows) + "\n")
+    ident = {"cell": "x", "dataset": "synth", "noise": noise, "rate": rate, "detector": det, "method": method,
+             "seed": 0, "AP": 0.3}  # fmt: skip
+    (d / "metrics.json").write_text(json.dumps(ident))
+
+
+def test_cli_writes_one_row_per_noisy_cell_and_counts_baselines(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    _cell(runs, "combined", "retinanet", "baseline", [0.2, 0.4, 0.3], [0.1, 0.2, 0.3])  # memorized
+    _cell(runs, "combined", "fcos", "baseline", [0.2, 0.3, 0.4], [0.1, 0.2, 0.3])  # still learning
+    _cell(runs, "combined", "retinanet", "eldet", [0.2, 0.4, 0.39], [0.1, 0.2, 0.3])  # a method cell
+    _cell(runs, "clean", "retinanet", "baseline", [0.2, 0.4, 0.3], [0.2, 0.4, 0.3])  # clean: left out
+    out = tmp_path / "m.csv"
+    assert (
+        run_cli(M.main, ["--cells", str(manifest(runs)), "--out", str(out), "--markdown", str(tmp_path / "m.md")]) == 0
+    )
+    lines = out.read_text().splitlines()
+    assert lines[0].split(",") == M.COLUMNS and len(lines) == 4
+    by = {(r.split(",")[3], r.split(",")[4]): r.split(",")[-1] for r in lines[1:]}
+    assert by == {("retinanet", "baseline"): "True", ("fcos", "baseline"): "False", ("retinanet", "eldet"): "False"}
+    assert "**1 of 2**" in (tmp_path / "m.md").read_text()
+    assert "1 of 2 noisy baselines" in capsys.readouterr().err
+
+
+def test_cli_without_noisy_cells_is_an_error(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    _cell(runs, "clean", "retinanet", "baseline", [0.2, 0.4], [0.2, 0.4])
+    out = tmp_path / "m.csv"
+    assert run_cli(M.main, ["--cells", str(manifest(runs)), "--out", str(out)]) != 0
+    assert "no noisy cell" in capsys.readouterr().err and not out.exists()
