@@ -394,6 +394,61 @@ def gains_section(gains_csv: Path) -> list[str]:
     return parts
 
 
+def early_learning_section(root: Path) -> list[str]:
+    """Does this grid show the phenomenon? The pretraining runs, then per noisy baseline the CA / GTBA
+    transition epochs and the clean-label peak-and-drop (tables/{pretraining,transition,memorization}.csv)."""
+    esc = html.escape
+    parts: list[str] = []
+    pre = root / "tables" / "pretraining.csv"
+    if pre.is_file():
+        frame = pd.read_csv(pre, dtype=str).fillna("")
+        parts += ["<h2>Pretraining stage</h2>",
+                  "<p>Each run on its source set's clean val (AP in points). Source: <code>tables/pretraining.csv</code>.</p>",
+                  "<table><tr><th>pretrained detector</th><th>used by</th><th>source set</th><th>AP</th><th>AP50</th>"
+                  "<th>epochs</th></tr>"]  # fmt: skip
+        for r in frame.to_dict("records"):
+            parts.append(f"<tr><td>{esc(r['detector'])}</td><td>{esc(r['used_by'])}</td><td>{esc(r['source'])}</td>"
+                         f"<td class='n'>{100 * float(r['AP']):.1f}</td><td class='n'>{100 * float(r['AP50']):.1f}</td>"
+                         f"<td class='n'>{esc(r['epochs'])}</td></tr>")  # fmt: skip
+        parts.append("</table>")
+    mem, trans = root / "tables" / "memorization.csv", root / "tables" / "transition.csv"
+    if not mem.is_file():
+        return parts
+    m = pd.read_csv(mem)
+    m = m[m["method"] == "baseline"]
+    epochs: dict[tuple, tuple[str, str]] = {}
+    if trans.is_file():
+        t = pd.read_csv(trans, dtype=str).fillna("")
+        t = t[(t["level"] == "setting") & (t["method"] == "baseline")] if "level" in t else t.iloc[0:0]
+        for r in t.to_dict("records"):
+            per_seed = [dict(item.split(":", 1) for item in r[col].split(";") if ":" in item)
+                        for col in ("ca_epochs", "gtba_epochs")]  # fmt: skip
+            for seed in per_seed[0]:
+                key = (r["dataset"], r["detector"], r["noise"], float(r["rate"]), seed)
+                epochs[key] = (per_seed[0].get(seed, ""), per_seed[1].get(seed, ""))
+    shown = int(m["memorized"].astype(bool).sum())
+    parts += ["<h2>Early learning and memorization (noisy baselines)</h2>",
+              f"<p>Memorization (train-set AP against the clean labels peaks before the last epoch and ends at least 10 % "
+              f"below the peak while the AP against the noisy labels still rises) in <b>{shown} of {len(m)}</b> noisy "
+              "baseline cells; CA / GTBA transition epochs (-: no transition found, the reason is in "
+              "<code>tables/transition.csv</code>). Sources: <code>tables/memorization.csv</code>, "
+              "<code>tables/transition.csv</code>.</p>",
+              "<table><tr><th>detector</th><th>noise</th><th>seed</th><th>clean-label AP: peak (epoch) &rarr; last</th>"
+              "<th>drop</th><th>noisy-label AP: at peak &rarr; last</th><th>memorization</th><th>CA epochs</th>"
+              "<th>GTBA epochs</th></tr>"]  # fmt: skip
+    for r in m.to_dict("records"):
+        ca, gt = epochs.get((r["dataset"], r["detector"], r["noise"], float(r["rate"]), f"seed{r['seed']}"), ("", ""))
+        parts.append(
+            f"<tr><td>{esc(r['detector'])}</td><td>{esc(r['noise'])}-{float(r['rate']):g}</td><td class='n'>{r['seed']}</td>"
+            f"<td class='n'>{100 * r['ap_clean_peak']:.1f} ({r['peak_epoch']}/{r['epochs']}) &rarr; {100 * r['ap_clean_last']:.1f}</td>"
+            f"<td class='n'>{100 * r['drop']:.0f} %</td>"
+            f"<td class='n'>{100 * r['ap_noisy_at_peak']:.1f} &rarr; {100 * r['ap_noisy_last']:.1f}</td>"
+            f"<td>{'yes' if bool(r['memorized']) else 'no'}</td><td>{esc(str(ca))}</td><td>{esc(str(gt))}</td></tr>"
+        )  # fmt: skip
+    parts.append("</table>")
+    return parts
+
+
 def build_index(results_dir: str | Path, grid: str, out: str | Path, *, reports_dir: str | Path | None = None) -> Path:
     """Write ``index.html``: links to every report and the per-table reproduction counts."""
     ctx = reproduction.load_context(results_dir, grid)
@@ -431,6 +486,7 @@ def build_index(results_dir: str | Path, grid: str, out: str | Path, *, reports_
     parts.append("</table>")
     parts += claims_view.index_section(claim_table)
     parts += gains_section(ctx.root / "tables" / "gains.csv")
+    parts += early_learning_section(ctx.root)
     parts.append("</body></html>\n")
     text = "\n".join(parts)
     assert not network_refs(text)

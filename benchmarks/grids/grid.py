@@ -10,6 +10,7 @@ agree on which cells exist.
 from __future__ import annotations
 
 import copy
+import functools
 import os
 import sys
 from dataclasses import dataclass
@@ -65,9 +66,10 @@ class Cell:
         }
 
 
+@functools.cache
 def _load_schema() -> dict:
-    with open(SCHEMA_PATH, encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
+    """The grid schema, parsed once per process (read only: defaults are deep-copied when filled)."""
+    return yaml.safe_load(SCHEMA_PATH.read_text(encoding="utf-8"))
 
 
 def _fill_defaults(instance: object, schema: dict) -> None:

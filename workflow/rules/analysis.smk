@@ -27,6 +27,36 @@ rule transition_table:
         "--markdown {output.md} --no-progress > {log} 2>&1"
 
 
+# The pretraining stage's runs: AP on the source set and who starts from each.
+rule pretraining_table:
+    input:
+        metrics=[cell_path(c, "metrics.json") for c in PRE_CELLS],
+    output:
+        csv=report(
+            f"{RES}/tables/pretraining.csv",
+            caption="../report/pretraining.rst",
+            category="Pretraining",
+            labels={"table": "pretraining", "format": "csv"},
+        ),
+        md=report(
+            f"{RES}/tables/pretraining.md",
+            caption="../report/pretraining.rst",
+            category="Pretraining",
+            labels={"table": "pretraining", "format": "markdown"},
+        ),
+    log:
+        f"{RES}/logs/analysis/pretraining_table.log",
+    conda:
+        "../../environment.yml"
+    params:
+        used_by=" ".join(
+            f"{d}={','.join(users)}" for d, users in pretraining_users().items()
+        ),
+    shell:
+        "python -m analysis.pretraining_table --metrics {input.metrics} --used-by {params.used_by} "
+        "--out {output.csv} --markdown {output.md} > {log} 2>&1"
+
+
 # Memorization per noisy cell: the clean-label train AP's peak, its drop and the noisy-label fit.
 rule memorization_table:
     input:

@@ -84,6 +84,13 @@ def write_cell_manifest(metrics, out, log):
     _log_line(log, f"{len(manifest.cells)} cells -> {out}")
 
 
+def pretraining_users():
+    """Pretrained detector -> the grid detectors that start from its run."""
+    from analysis.pretraining_table import used_by_of
+
+    return used_by_of(GRID)
+
+
 def cell_path(cell, name):
     return f"{RES}/runs/{cell.id}/{name}"
 
@@ -104,6 +111,8 @@ def all_targets():
             targets += [f"{RES}/tables/memorization.csv"]
         if any(get_detector(c.detector).family == "detr" for c in CELLS):
             targets += [f"{RES}/figures/matching"]  # IS, consistency curves
+    if PRE_CELLS:
+        targets += [f"{RES}/tables/pretraining.csv"]
     targets += [f"{RES}/reports/index.html"]  # notebooks -> HTML reports (reports.smk)
     return targets
 
