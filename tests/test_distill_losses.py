@@ -333,3 +333,15 @@ def test_contract_gradient_reaches_student_only(case):
     cls()(pred, target).backward()
     assert target.grad is None
     assert pred.grad is not None and torch.isfinite(pred.grad).all() and pred.grad.abs().sum() > 0
+
+
+def test_sssd_spatial_norm_is_instance_norm_and_takes_a_one_by_one_level():
+    import torch
+    import torch.nn.functional as F
+
+    from benchmarks.methods.sssd_model import spatial_norm
+
+    x = torch.randn(2, 3, 4, 5)
+    assert torch.allclose(spatial_norm(x), F.instance_norm(x), atol=1e-5)
+    one = torch.randn(2, 3, 1, 1)
+    assert torch.equal(spatial_norm(one), torch.zeros_like(one))  # F.instance_norm raises in training

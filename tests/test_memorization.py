@@ -77,3 +77,32 @@ def test_cli_without_noisy_cells_is_an_error(tmp_path, capsys):
     out = tmp_path / "m.csv"
     assert run_cli(M.main, ["--cells", str(manifest(runs)), "--out", str(out)]) != 0
     assert "no noisy cell" in capsys.readouterr().err and not out.exists()
+
+
+def test_index_shows_pretraining_transitions_and_memorization(tmp_path):
+    """The index's early-learning section reads the three tables and lines the epochs up per seed."""
+    from analysis import report_html as R
+
+    tables = tmp_path / "tables"
+    tables.mkdir()
+    (tables / "pretraining.csv").write_text(
+        "detector,used_by,source,AP,AP50,epochs,train_seconds\nretinanet,retinanet faster_rcnn,src,0.2060,0.3730,12,181\n"
+    )
+    (tables / "memorization.csv").write_text(
+        ",".join(M.COLUMNS) + "\n"
+        "synth,combined,0.4,retinanet,baseline,0,12,5,0.3000,0.2400,0.2000,0.1000,0.3000,True\n"
+        "synth,combined,0.4,retinanet,baseline,1,12,12,0.3000,0.3000,0.0000,0.3000,0.3000,False\n"
+        "synth,combined,0.4,retinanet,eldet,0,12,12,0.3000,0.3000,0.0000,0.3000,0.3000,False\n"
+    )
+    (tables / "transition.csv").write_text(
+        "level,dataset,method,noise,rate,detector,labels,ca_epochs,gtba_epochs\n"
+        "setting,synth,baseline,combined,0.4,retinanet,noisy,seed0:4;seed1:-,seed0:7;seed1:9\n"
+    )
+    html = "\n".join(R.early_learning_section(tmp_path))
+    assert "retinanet faster_rcnn" in html and "20.6" in html
+    assert "<b>1 of 2</b>" in html  # baselines only
+    row0 = next(line for line in html.splitlines() if "30.0 (5/12)" in line)
+    assert "<td>yes</td><td>4</td><td>7</td>" in row0
+    row1 = next(line for line in html.splitlines() if "(12/12)" in line)
+    assert "<td>no</td><td>-</td><td>9</td>" in row1
+    assert R.early_learning_section(tmp_path / "missing") == []

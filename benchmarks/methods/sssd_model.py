@@ -164,6 +164,15 @@ class LabelEncodedTeacher(nn.Module):
         return tuple(self.refine(torch.stack(level)) for level in out_levels)
 
 
+def spatial_norm(x: Tensor, eps: float = 1e-5) -> Tensor:
+    """Instance normalisation (per sample and channel, over the positions, no affine): what
+    ``F.instance_norm`` computes, also for a 1 x 1 level, which it refuses in training mode (the
+    128 px default's P7) and which normalises to zero here."""
+    mean = x.mean(dim=(2, 3), keepdim=True)
+    var = x.var(dim=(2, 3), keepdim=True, unbiased=False)
+    return (x - mean) / torch.sqrt(var + eps)
+
+
 def js_distill(
     student: tuple[Tensor, ...], teacher: tuple[Tensor, ...], loss: SSSDJSLoss, norm: str = "elements"
 ) -> Tensor:
@@ -177,8 +186,8 @@ def js_distill(
     """
     if norm not in DISTILL_NORMS:
         raise ValueError(f"sssd: distill_norm must be one of {DISTILL_NORMS}, got {norm!r}")
-    s_rows = torch.cat([feature_rows(F.instance_norm(s)) for s in student])
-    t_rows = torch.cat([feature_rows(F.instance_norm(t.detach())) for t in teacher])
+    s_rows = torch.cat([feature_rows(spatial_norm(s)) for s in student])
+    t_rows = torch.cat([feature_rows(spatial_norm(t.detach())) for t in teacher])
     per_position = loss(s_rows, t_rows)
     return per_position / s_rows.shape[1] if norm == "elements" else per_position
 
