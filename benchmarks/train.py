@@ -109,6 +109,25 @@ def _peak_host_mb() -> float:
 
 
 def main(argv=None) -> int:
+    """Train one cell; the process-wide determinism switches mmengine turns on for a CPU cell
+    (``randomness.deterministic``) are put back afterwards, so a second cell or a test run in the
+    same process is not silently deterministic (and slower)."""
+    import torch
+
+    before = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+        torch.backends.cudnn.deterministic,
+        torch.backends.cudnn.benchmark,
+    )
+    try:
+        return _train(argv)
+    finally:
+        torch.use_deterministic_algorithms(before[0], warn_only=before[1])
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = before[2], before[3]
+
+
+def _train(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _parse_args(argv)
     from benchmarks.grids import grid as G

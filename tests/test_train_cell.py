@@ -163,3 +163,12 @@ def test_killed_cell_resumes_from_its_checkpoint(tmp_path):
     rows = list(csv.DictReader((cdir / "probe.csv").open()))
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
     assert (cdir / "metrics.json").is_file()
+
+
+def test_determinism_does_not_leak_out_of_a_cell(trained):
+    # the cell trained in this process with randomness.deterministic (CPU); main() puts it back
+    import torch
+
+    assert trained.is_dir()
+    assert not torch.are_deterministic_algorithms_enabled()
+    assert not torch.backends.cudnn.deterministic
