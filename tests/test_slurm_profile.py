@@ -70,7 +70,7 @@ def test_slurm_profile_takes_partition_and_account_from_the_environment(tmp_path
         {},
         {"NDR_SLURM_PARTITION": "cpu", "NDR_SLURM_GPU_PARTITION": "gpu", "NDR_SLURM_ACCOUNT": "proj42"},
     )
-    assert "Using profile slurm" in text
+    assert "Using profiles slurm and workflow specific profile profiles/default" in text
     jobs = _jobs(text)
     train = [j for j in jobs if j["rule"] == "train_cell"]
     other = [j for j in jobs if j["rule"] in ("dataset", "corrupt", "tide_report")]
@@ -110,7 +110,7 @@ def test_retries_grow_runtime_and_memory():
 
 def test_local_profile_dry_run(tmp_path):
     text = _dry_run(tmp_path, "local", {}, {})
-    assert "Using profile local" in text
+    assert "Using profiles local and workflow specific profile profiles/default" in text
     assert sum(j["rule"] == "train_cell" for j in _jobs(text)) == 4
 
 

@@ -47,12 +47,14 @@ def test_every_figure_and_table_output_has_a_caption_and_a_category(tmp_path):
     outputs = _outputs(tmp_path)
     prefix = f"{tmp_path}/default/"
     shown = [o for o in outputs if o["path"].startswith(prefix) and o["path"][len(prefix) :].startswith(REPORTED)]
-    # the tables (transition, cost, compute, gains, claims: csv and md), the figure folders, the reports
+    # the tables (transition, memorization, pretraining, cost, compute, gains, claims: csv and md), the
+    # figure folders, the reports
     assert {o["rule"] for o in shown} >= {
-        "transition_table", "transition_plots", "tide_report", "matching_plots", "cost_table", "cost_summary",
-        "method_gains", "claims_table", "notebook_html", "reports_index",
+        "transition_table", "memorization_table", "pretraining_table", "transition_plots", "tide_report",
+        "matching_plots", "cost_table", "cost_summary", "method_gains", "claims_table", "notebook_html",
+        "reports_index",
     }  # fmt: skip
-    assert len([o for o in shown if "/tables/" in o["path"]]) == 10
+    assert len([o for o in shown if "/tables/" in o["path"]]) == 14
     for o in shown:
         where = f"rule {o['rule']}: {o['path']}"
         assert o["category"], f"{where} has no report() category"

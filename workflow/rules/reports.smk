@@ -72,9 +72,7 @@ rule reports_index:
         gains=f"{RES}/tables/gains.csv",
         claims=f"{RES}/tables/claims.csv",
         figures=INDEX_FIGURES,
-        phenomena=(
-            [f"{RES}/tables/pretraining.csv"] if PRE_CELLS else []
-        )
+        phenomena=([f"{RES}/tables/pretraining.csv"] if PRE_CELLS else [])
         + (
             [f"{RES}/tables/transition.csv", f"{RES}/tables/memorization.csv"]
             if GRID["probe"]["enabled"] and NOISY_SETTINGS
