@@ -80,17 +80,8 @@ def to_markdown(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def used_by_of(grid: dict) -> dict[str, list[str]]:
-    """Pretrained detector -> the grid detectors that start from its run."""
-    shared = (grid.get("pretraining") or {}).get("shared") or {}
-    out: dict[str, list[str]] = {}
-    for det in grid["detectors"]:
-        out.setdefault(shared.get(det, det), []).append(det)
-    return out
-
-
 def parse_used_by(items: Sequence[str]) -> dict[str, list[str]]:
-    """``DET=A,B`` items (what the workflow passes from ``used_by_of``) -> a mapping."""
+    """``DET=A,B`` items (what the workflow passes from ``grid.pretraining_users``) -> a mapping."""
     out = {}
     for item in items:
         det, sep, users = item.partition("=")

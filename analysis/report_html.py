@@ -27,6 +27,7 @@ import argparse
 import base64
 import html
 import io
+import math
 import re
 import sys
 from collections.abc import Sequence
@@ -416,16 +417,15 @@ def early_learning_section(root: Path) -> list[str]:
         return parts
     m = pd.read_csv(mem)
     m = m[m["method"] == "baseline"]
-    epochs: dict[tuple, tuple[str, str]] = {}
-    if trans.is_file():
-        t = pd.read_csv(trans, dtype=str).fillna("")
-        t = t[(t["level"] == "setting") & (t["method"] == "baseline")] if "level" in t else t.iloc[0:0]
-        for r in t.to_dict("records"):
-            per_seed = [dict(item.split(":", 1) for item in r[col].split(";") if ":" in item)
-                        for col in ("ca_epochs", "gtba_epochs")]  # fmt: skip
-            for seed in per_seed[0]:
-                key = (r["dataset"], r["detector"], r["noise"], float(r["rate"]), seed)
-                epochs[key] = (per_seed[0].get(seed, ""), per_seed[1].get(seed, ""))
+
+    def shown_epoch(value: float) -> str:
+        return "-" if math.isnan(value) else f"{value:g}"
+
+    epochs = {
+        (r["dataset"], r["detector"], r["noise"], r["rate"], r["seed"]): (shown_epoch(r["CA"]), shown_epoch(r["GTBA"]))
+        for r in reproduction.read_transitions(trans).to_dict("records")
+        if r["method"] == "baseline"
+    }
     shown = int(m["memorized"].astype(bool).sum())
     parts += ["<h2>Early learning and memorization (noisy baselines)</h2>",
               f"<p>Memorization (train-set AP against the clean labels peaks before the last epoch and ends at least 10 % "
@@ -437,7 +437,7 @@ def early_learning_section(root: Path) -> list[str]:
               "<th>drop</th><th>noisy-label AP: at peak &rarr; last</th><th>memorization</th><th>CA epochs</th>"
               "<th>GTBA epochs</th></tr>"]  # fmt: skip
     for r in m.to_dict("records"):
-        ca, gt = epochs.get((r["dataset"], r["detector"], r["noise"], float(r["rate"]), f"seed{r['seed']}"), ("", ""))
+        ca, gt = epochs.get((r["dataset"], r["detector"], r["noise"], float(r["rate"]), int(r["seed"])), ("", ""))
         parts.append(
             f"<tr><td>{esc(r['detector'])}</td><td>{esc(r['noise'])}-{float(r['rate']):g}</td><td class='n'>{r['seed']}</td>"
             f"<td class='n'>{100 * r['ap_clean_peak']:.1f} ({r['peak_epoch']}/{r['epochs']}) &rarr; {100 * r['ap_clean_last']:.1f}</td>"

@@ -18,9 +18,11 @@ def _run(tmp_path, det, ap, secs=None):
 
 
 def test_used_by_follows_the_shared_mapping():
+    from benchmarks.grids.grid import pretraining_users
+
     grid = {"detectors": ["retinanet", "fcos", "gfl", "faster_rcnn"],
             "pretraining": {"shared": {"gfl": "fcos", "faster_rcnn": "retinanet"}}}  # fmt: skip
-    assert P.used_by_of(grid) == {"retinanet": ["retinanet", "faster_rcnn"], "fcos": ["fcos", "gfl"]}
+    assert pretraining_users(grid) == {"retinanet": ["retinanet", "faster_rcnn"], "fcos": ["fcos", "gfl"]}
 
 
 def test_cli_rows_and_markdown(tmp_path):

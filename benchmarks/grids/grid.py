@@ -154,9 +154,7 @@ def validate_grid(grid: object, *, path: str | os.PathLike = "<grid>") -> dict:
     problem = missing_package(grid["logging"]["backend"])
     if problem:
         raise InputError(problem, path=path)
-    unknown = set(grid["schedule"]["per_detector"]) - set(grid["detectors"])
-    if unknown:
-        raise InputError(f"schedule.per_detector names detectors not in the grid: {sorted(unknown)}", path=path)
+    _check_per_detector(grid, grid["schedule"], "schedule", path)
     _check_pretraining(grid, path)
     cells = set(expand_cells(grid))
     for cell in sorted(cells):
@@ -170,6 +168,13 @@ def validate_grid(grid: object, *, path: str | os.PathLike = "<grid>") -> dict:
         if teacher is not None and teacher.method == cell.method:
             raise InputError(f"methods.{cell.method}.teacher: a method cannot be its own teacher", path=path)
     return grid
+
+
+def _check_per_detector(grid: dict, schedule: dict, where: str, path) -> None:
+    """A schedule's ``per_detector`` overrides name grid detectors only."""
+    unknown = set(schedule["per_detector"]) - set(grid["detectors"])
+    if unknown:
+        raise InputError(f"{where}.per_detector names detectors not in the grid: {sorted(unknown)}", path=path)
 
 
 def _check_pretraining(grid: dict, path) -> None:
@@ -196,11 +201,7 @@ def _check_pretraining(grid: dict, path) -> None:
                 "the source set must be other images",
                 path=path,
             )
-    unknown = set(pre["schedule"]["per_detector"]) - set(grid["detectors"])
-    if unknown:
-        raise InputError(
-            f"pretraining.schedule.per_detector names detectors not in the grid: {sorted(unknown)}", path=path
-        )
+    _check_per_detector(grid, pre["schedule"], "pretraining.schedule", path)
     for det, source in pre["shared"].items():
         if det not in grid["detectors"] or source not in grid["detectors"]:
             raise InputError(
@@ -350,8 +351,7 @@ def pretraining_grid(grid: dict) -> dict | None:
     pre = grid.get("pretraining")
     if not pre:
         return None
-    shared = pre.get("shared") or {}
-    detectors = sorted({shared.get(d, d) for d in grid["detectors"]}, key=list(grid["detectors"]).index)
+    detectors = list(pretraining_users(grid))
     sched = copy.deepcopy(pre["schedule"])
     sched["per_detector"] = {d: v for d, v in sched.get("per_detector", {}).items() if d in detectors}
     return validate_grid(
@@ -378,9 +378,20 @@ def pretraining_cell(grid: dict, cell: Cell) -> Cell | None:
     """The pretraining run ``cell`` initialises from (its detector on the source set), or None."""
     if grid["pretrained_backbone"] != PRETRAINING:
         return None
-    pre = grid["pretraining"]
-    source = (pre.get("shared") or {}).get(cell.detector, cell.detector)
-    return Cell(pre["dataset"], "clean", 0.0, source, PRETRAINING_METHOD, 0)
+    return Cell(grid["pretraining"]["dataset"], "clean", 0.0, pretrained_as(grid, cell.detector), PRETRAINING_METHOD, 0)
+
+
+def pretrained_as(grid: dict, detector: str) -> str:
+    """The detector whose pretraining run ``detector`` starts from: ``pretraining.shared``, else itself."""
+    return ((grid.get("pretraining") or {}).get("shared") or {}).get(detector, detector)
+
+
+def pretraining_users(grid: dict) -> dict[str, list[str]]:
+    """Pretrained detector -> the grid detectors that start from its run, both in the grid's order."""
+    users: dict[str, list[str]] = {}
+    for det in grid["detectors"]:
+        users.setdefault(pretrained_as(grid, det), []).append(det)
+    return users
 
 
 def cell_from_id(cell_id: str) -> Cell:

@@ -50,7 +50,7 @@ rule pretraining_table:
         "../../environment.yml"
     params:
         used_by=" ".join(
-            f"{d}={','.join(users)}" for d, users in pretraining_users().items()
+            f"{d}={','.join(users)}" for d, users in G.pretraining_users(GRID).items()
         ),
     shell:
         "python -m analysis.pretraining_table --metrics {input.metrics} --used-by {params.used_by} "

@@ -84,13 +84,6 @@ def write_cell_manifest(metrics, out, log):
     _log_line(log, f"{len(manifest.cells)} cells -> {out}")
 
 
-def pretraining_users():
-    """Pretrained detector -> the grid detectors that start from its run."""
-    from analysis.pretraining_table import used_by_of
-
-    return used_by_of(GRID)
-
-
 def cell_path(cell, name):
     return f"{RES}/runs/{cell.id}/{name}"
 
