@@ -14,10 +14,10 @@ from conftest import build_data, interrupt_after, make_grid
 
 from benchmarks.errors import run_cli
 from benchmarks.grids import grid as G
-from benchmarks.methods.adele_hooks import update_switch
-from benchmarks.methods.adele_labels import correct_image
-from benchmarks.methods.losses.adele import bernoulli_consistency, image_index_of_level, rows_of_level
-from benchmarks.methods.orsod_selection import annotation_losses, forget_rate, select_large_loss
+from benchmarks.methods.adele.labels import correct_image
+from benchmarks.methods.adele.losses import bernoulli_consistency, image_index_of_level, rows_of_level
+from benchmarks.methods.common.switch import update_switch
+from benchmarks.methods.orsod.selection import annotation_losses, forget_rate, select_large_loss
 
 
 # ------------------------------------------------------------------- per-class transition switching
@@ -55,7 +55,7 @@ def test_adele_default_cutoff_lets_a_late_bend_switch_a_class_on_when_detected()
     fallback at ceil(0.5 x 12) = 6 (the deadline before issue 17); a flat curve falls back at the
     default cutoff ceil(0.85 x 12) = 11, ADELE's own cap (epoch 16 of its ~18.9 epochs)."""
     from benchmarks.methods import adele
-    from benchmarks.methods.adele_hooks import AdeleHook
+    from benchmarks.methods.adele.hooks import AdeleHook
 
     frac = adele.DEFAULTS["fallback_frac"]
     hook = AdeleHook.__new__(AdeleHook)
@@ -70,6 +70,40 @@ def test_adele_default_cutoff_lets_a_late_bend_switch_a_class_on_when_detected()
         update_switch(flat, [[x, 0.1] for x in range(1, e + 1)], e, r=0.9, fallback_epoch=cutoff)
     assert (late["on"], late["how"], late["detected"]) == (8, "transition", 8)
     assert (flat["on"], flat["how"]) == (11, "fallback")
+
+
+@pytest.mark.parametrize("curve, on, how", [("late", 8, "transition"), ("flat", 11, "fallback")])
+def test_orsod_hook_takes_a_late_bend_when_detected_and_falls_back_only_at_the_late_cutoff(tmp_path, curve, on, how):
+    """ORSOD's hook on probe rows published under PROBE_ROWS: an AP curve bending at epoch 8 of 12 is
+    taken at 8 (before issue 17 a deadline at ceil(0.5 x 12) = 6 fell back first); a flat curve falls
+    back at the default cutoff ceil(0.85 x 12) = 11, not before."""
+    from types import SimpleNamespace
+
+    from mmengine.logging import MessageHub
+
+    from benchmarks.methods import orsod
+    from benchmarks.methods.orsod.hooks import OrsodHook
+    from benchmarks.training.hook_protocol import PROBE_ROWS
+
+    hook = OrsodHook(
+        train_ann="unused.json", img_root="unused", classes=("a",), pipeline=[],
+        overrides_file=str(tmp_path / "overrides.json"), cell_dir=str(tmp_path),
+        fallback_frac=orsod.DEFAULTS["fallback_frac"],
+    )  # fmt: skip
+    hook.raw = {}
+    hook.predict_train = lambda runner: ([], {})
+    hub = MessageHub(f"orsod-{curve}-{tmp_path.name}")
+    runner = SimpleNamespace(max_epochs=12, message_hub=hub, logger=SimpleNamespace(info=lambda *a: None))
+    values = _curve(0.7, 1.0, 3.0, range(1, 13)) if curve == "late" else [[e, 0.1] for e in range(1, 13)]
+    for e in range(1, 12):
+        hub.update_info(PROBE_ROWS, [{"epoch": x, "AP": f"{y:.6f}"} for x, y in values[:e]], resumed=False)
+        runner.epoch = e - 1
+        hook.after_train_epoch(runner)
+        if hook.state["transition"] is not None:
+            break
+    assert hook.state["transition"]["epoch"] == on and hook.state["transition"]["how"] == how
+    state = json.loads((tmp_path / "method_state.json").read_text())
+    assert state["transition"]["epoch"] == on and state["fallback_frac"] == 0.85
 
 
 # ----------------------------------------------------------------------------- label correction
@@ -253,7 +287,7 @@ def test_small_loss_selection_is_per_class_largest_losses():
 
 # --------------------------------------------------------------------- the dataset's overrides
 def test_override_dataset_serves_corrected_and_ignored_instances(tmp_path):
-    from benchmarks.methods.train_labels import OverrideCocoDataset, write_overrides
+    from benchmarks.methods.common.train_labels import OverrideCocoDataset, write_overrides
 
     coco = {
         "images": [{"id": 7, "width": 64, "height": 64, "file_name": "x.png"}],
@@ -280,7 +314,7 @@ def test_override_dataset_serves_corrected_and_ignored_instances(tmp_path):
     # an ignored instance reaches the model as an ignore region, not as a ground-truth box
     from mmdet.datasets.transforms import PackDetInputs
 
-    from benchmarks.methods.train_labels import apply_overrides
+    from benchmarks.methods.common.train_labels import apply_overrides
 
     packed = PackDetInputs()(
         {

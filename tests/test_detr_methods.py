@@ -10,9 +10,9 @@ import torch
 from conftest import manifest
 
 from analysis.matching_stability import assignment_vector, consistency, instability, mean_instability
-from benchmarks.methods.dn_queries import dn_attention_mask, flip_labels, noise_boxes
-from benchmarks.methods.ema import ema_decay, ema_update
-from benchmarks.methods.losses.od_detr import (
+from benchmarks.methods.common.ema import ema_decay, ema_update
+from benchmarks.methods.dn_detr.queries import dn_attention_mask, flip_labels, noise_boxes
+from benchmarks.methods.od_detr.losses import (
     matching_distillation_targets,
     prediction_distillation_targets,
     qfl,

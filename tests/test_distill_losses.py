@@ -12,18 +12,8 @@ from mmdet.registry import MODELS
 from scipy.spatial.distance import jensenshannon
 
 from benchmarks.errors import InputError
-from benchmarks.methods.losses import (
-    BCKDClsLoss,
-    BCKDLocLoss,
-    SSSDJSLoss,
-    bckd_cls_loss,
-    bckd_loc_loss,
-    bckd_loc_weight,
-    sssd_js_loss,
-    sssd_lambda,
-    sssd_total_loss,
-)
-from benchmarks.methods.losses.sssd import feature_rows
+from benchmarks.methods.bckd.losses import BCKDClsLoss, BCKDLocLoss, bckd_cls_loss, bckd_loc_loss, bckd_loc_weight
+from benchmarks.methods.sssd.losses import SSSDJSLoss, feature_rows, sssd_js_loss, sssd_lambda, sssd_total_loss
 
 # ----------------------------------------------------------------------------- independent references
 
@@ -339,7 +329,7 @@ def test_sssd_spatial_norm_is_instance_norm_and_takes_a_one_by_one_level():
     import torch
     import torch.nn.functional as F
 
-    from benchmarks.methods.sssd_model import spatial_norm
+    from benchmarks.methods.sssd.model import spatial_norm
 
     x = torch.randn(2, 3, 4, 5)
     assert torch.allclose(spatial_norm(x), F.instance_norm(x), atol=1e-5)

@@ -60,7 +60,7 @@ def _teacher_files(tmp_path: Path, det: str, seed: int = 0):
 def _student(det: str, tmp_path: Path, **bckd):
     from mmdet.registry import MODELS
 
-    import benchmarks.methods.bckd_model  # noqa: F401
+    import benchmarks.methods.bckd.model  # noqa: F401
 
     cfg = _tiny_cfg(det)
     model = cfg.model.copy()
@@ -143,7 +143,7 @@ def test_anchor_decoding_zero_deltas_are_the_anchors():
     from mmdet.registry import MODELS
     from mmdet.utils import register_all_modules
 
-    from benchmarks.methods.dense_outputs import flatten_dense
+    from benchmarks.methods.common.dense_outputs import flatten_dense
 
     register_all_modules()
     head = MODELS.build(_tiny_cfg("retinanet").model).bbox_head
@@ -161,7 +161,7 @@ def test_point_decoding_uses_pixels_in_train_and_eval():
     from mmdet.registry import MODELS
     from mmdet.utils import register_all_modules
 
-    from benchmarks.methods.dense_outputs import flatten_dense
+    from benchmarks.methods.common.dense_outputs import flatten_dense
 
     register_all_modules()
     cfg = _tiny_cfg("fcos")
@@ -184,7 +184,7 @@ def test_point_decoding_uses_pixels_in_train_and_eval():
 
 
 def test_inside_box_masks_by_hand():
-    from benchmarks.methods.sssd_model import inside_box_masks
+    from benchmarks.methods.sssd.model import inside_box_masks
 
     # 4x4 grid over a 32x32 input: cell centres at 4, 12, 20, 28
     boxes = torch.tensor([[0.0, 0.0, 16.0, 16.0], [13.0, 13.0, 15.0, 15.0]])
@@ -202,7 +202,7 @@ def test_sssd_model_trains_teacher_jointly(det):
     from mmdet.registry import MODELS
     from mmdet.utils import register_all_modules
 
-    import benchmarks.methods.sssd_model  # noqa: F401
+    import benchmarks.methods.sssd.model  # noqa: F401
 
     register_all_modules()
     cfg = _tiny_cfg(det)
@@ -236,8 +236,8 @@ def test_sssd_model_trains_teacher_jointly(det):
 
 
 def test_js_distill_zero_for_identical_maps():
-    from benchmarks.methods.losses.sssd import SSSDJSLoss
-    from benchmarks.methods.sssd_model import js_distill
+    from benchmarks.methods.sssd.losses import SSSDJSLoss
+    from benchmarks.methods.sssd.model import js_distill
 
     feats = (torch.randn(2, 8, 5, 5), torch.randn(2, 8, 3, 3))
     assert js_distill(feats, tuple(f.clone() for f in feats), SSSDJSLoss()).item() == 0.0
@@ -248,7 +248,7 @@ def _sssd_terms(det: str, seed: int, **extra):
     """(lambda * L_distill, L_det, LGD's term 1.0 * MSE(IN(A(K)), IN(K_e))) of one SSSD forward at iteration 0."""
     from mmdet.registry import MODELS
 
-    import benchmarks.methods.sssd_model  # noqa: F401
+    import benchmarks.methods.sssd.model  # noqa: F401
     from benchmarks.methods import sssd
 
     cfg = _tiny_cfg(det)

@@ -11,12 +11,14 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from mmengine.logging import MessageHub
 from torch import nn
 
 from benchmarks.methods import eldet
-from benchmarks.methods import eldet_hooks as H
-from benchmarks.methods.eldet_model import ELDETMixin, align_scale, cross_forward, split_forward
-from benchmarks.methods.losses import crosskd as K
+from benchmarks.methods.eldet import crosskd as K
+from benchmarks.methods.eldet import hooks as H
+from benchmarks.methods.eldet.model import ELDETMixin, align_scale, cross_forward, split_forward
+from benchmarks.training.hook_protocol import PROBE_ROWS, PROBE_STOP
 
 
 def sig(x: float) -> float:
@@ -256,16 +258,34 @@ def test_ema_step_arithmetic_and_frozen_teachers_stay():
     assert all(not p.requires_grad for n, p in m.named_parameters() if n.startswith("eldet_teachers"))
 
 
-class TrainSetProbeHook:  # found by its class name, like the suite's probe hook
+class TrainSetProbeHook:
+    """Stands in for the suite's probe hook: publishes its rows under PROBE_ROWS of the runner's
+    real mmengine MessageHub, and reads PROBE_STOP the way the probe hook does."""
+
     def __init__(self):
-        self.rows, self.interval = [], 1
+        self.rows = []
+        self.hub = MessageHub(f"eldet-test-{id(self)}")
+
+    def publish(self, row):
+        self.rows.append(row)
+        self.hub.update_info(PROBE_ROWS, [dict(r, epoch=int(r["epoch"])) for r in self.rows], resumed=False)
+
+    @property
+    def stop_requested(self):
+        return self.hub.get_info(PROBE_STOP)
 
 
 def _runner(model, probe, tmp_path, max_epochs=12):
     logs = []
     logger = SimpleNamespace(info=lambda *a: logs.append(a[0] % a[1:]))
     return SimpleNamespace(
-        model=model, hooks=[probe], epoch=0, iter=0, max_epochs=max_epochs, train_dataloader=range(10), logger=logger
+        model=model,
+        message_hub=probe.hub,
+        epoch=0,
+        iter=0,
+        max_epochs=max_epochs,
+        train_dataloader=range(10),
+        logger=logger,
     ), logs
 
 
@@ -276,7 +296,7 @@ def _run_epochs(hook, runner, model, probe, ca, gtba, last, first=1):
                 model.lin.weight.add_(1.0)
             hook.after_train_iter(runner, 0)
             runner.iter += 1
-        probe.rows.append({"epoch": str(e), "CA": f"{ca[e - 1]:.6f}", "GTBA": f"{gtba[e - 1]:.6f}"})
+        probe.publish({"epoch": str(e), "CA": f"{ca[e - 1]:.6f}", "GTBA": f"{gtba[e - 1]:.6f}"})
         runner.epoch = e - 1
         hook.after_train_epoch(runner)
         runner.epoch = e
@@ -310,7 +330,8 @@ def test_hook_freezes_teachers_at_the_transition_and_switches_parts_on(tmp_path,
         assert model.eldet_teachers[1].lin.weight.mean() > teacher_loc.mean()
     else:
         assert state["tasks"]["cls"]["teacher_index"] == 0 and state["tasks"]["cls"]["teacher_epoch"] == 4
-    assert probe.interval == 10**9  # probing stops after both decisions (the last epoch is still probed)
+    # probing stops after both decisions, by a request (the probe hook still probes the last epoch)
+    assert probe.stop_requested == {"by": "ELDETHook", "epoch": 6}
     assert any("loc transition (CA) at epoch 4 (detected)" in line for line in logs)
     # the decisions survive a checkpoint round trip
     ckpt: dict = {}
@@ -498,7 +519,7 @@ def test_model_kd_losses_follow_crosskds_normalisation(detector):
     cross-head and teacher outputs and the student assigner's targets (label weights, avg_factor)."""
     from mmdet.structures.bbox import bbox_overlaps
 
-    from benchmarks.methods.eldet_model import decode_boxes, flatten_logits
+    from benchmarks.methods.eldet.model import decode_boxes, flatten_logits
 
     model = _eldet_model(detector)
     model.eldet_on[:] = True

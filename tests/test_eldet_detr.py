@@ -17,7 +17,7 @@ from conftest import build_data, make_grid
 from torch import nn
 
 from benchmarks.methods import eldet
-from benchmarks.methods.losses import crosskd as K
+from benchmarks.methods.eldet import crosskd as K
 
 KD_KEYS = ("loss_cls_kd", "loss_loc_kd")
 
@@ -146,7 +146,7 @@ def test_only_the_switched_on_part_is_computed():
 
 
 def test_detr_predict_equals_the_heads_forward():
-    from benchmarks.methods.eldet_detr_model import detr_predict
+    from benchmarks.methods.eldet.detr_model import detr_predict
 
     model = _model("deformable_detr")
     model.eval()
@@ -168,7 +168,7 @@ def test_apply_rejects_a_bad_dn_and_swaps_dino_head():
     cfg = Config.fromfile(str(get_detector("dino").config_path("tiny")))
     out = eldet.apply(cfg, dict(eldet.DEFAULTS), ctx)
     assert out.model.type == "ELDETDINO" and out.model.bbox_head.type == "ELDETDINOHead"
-    assert "benchmarks.methods.eldet_detr_model" in out.custom_imports["imports"]
+    assert "benchmarks.methods.eldet.detr_model" in out.custom_imports["imports"]
     assert "detr" in eldet.FAMILIES
     with pytest.raises(InputError, match="dn"):
         eldet.apply(cfg, {**eldet.DEFAULTS, "dn": "half"}, ctx)

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from benchmarks.methods.od_detr_groups import padded_group_mask, select_group_queries
+from benchmarks.methods.od_detr.groups import padded_group_mask, select_group_queries
 
 # -- selection of the two cheapest queries per GT -----------------------------------------------
 
@@ -42,7 +42,7 @@ def test_selection_group_size_is_two_per_gt_without_shared_queries():
 
 
 def test_aux_groups_are_built_from_the_teacher_stage_outputs_and_padded():
-    from benchmarks.methods.od_detr_model import ODDeformableDETR
+    from benchmarks.methods.od_detr.model import ODDeformableDETR
 
     # 2 stages, 2 images, 4 queries, 2-d embeddings; image 0 has 2 GTs, image 1 has 1 GT
     hidden = torch.arange(2 * 2 * 4 * 2, dtype=torch.float).reshape(2, 2, 4, 2)
@@ -166,7 +166,7 @@ def _model(**od):
     from mmdet.registry import MODELS
     from mmdet.utils import register_all_modules
 
-    import benchmarks.methods.od_detr_model  # noqa: F401  (registers ODDeformableDETR)
+    import benchmarks.methods.od_detr.model  # noqa: F401  (registers ODDeformableDETR)
 
     register_all_modules()
     cfg = _tiny_cfg()
@@ -246,7 +246,7 @@ def test_prediction_distillation_feeds_the_teachers_queries_with_the_students_po
 def test_od_detr_ema_has_no_warm_up_by_default():
     """The paper's EMA: a constant decay 0.9996 from the first update (the warm-up tau is ours, off)."""
     from benchmarks.methods import od_detr
-    from benchmarks.methods.ema import ema_decay
+    from benchmarks.methods.common.ema import ema_decay
 
     cfg = od_detr.apply(_tiny_cfg(), {**od_detr.DEFAULTS}, SimpleNamespace(detector="deformable_detr"))
     hook = next(h for h in cfg.custom_hooks if h["type"] == "ODDETRTeacherHook")

@@ -1,6 +1,15 @@
-"""Method plug-ins: one module per method, all with the same small contract.
+"""Method plug-ins: one folder per method, all with the same small contract.
 
-A method module defines
+``benchmarks/methods/<name>/`` is a package (the way mmdetection's ``projects/`` are laid out):
+its ``__init__.py`` holds the contract below, its other modules the models, hooks and losses it
+registers, its ``README.md`` the paper, the equations as implemented, the hyper-parameters with
+their sources and every adaptation, and its ``metafile.yml`` the papers' numbers it targets and the
+embedded default's measured result with a tolerance. Pieces more than one method uses live once in
+``benchmarks/methods/common/`` (plug-in helper, EMA, frozen teacher, dense outputs, DETR matching,
+label-changing hooks, loss helpers); the hook protocol (message-hub keys, priorities, requests) is
+``benchmarks.training.hook_protocol``.
+
+A method package defines
 
 * ``NAME``: its id in grids;
 * ``FAMILIES``: the detector families it works with (``dense``, ``two_stage``, ``detr``); the grid
@@ -93,6 +102,12 @@ class MethodContext:
     teacher: dict | None = None
 
 
+def method_names() -> list[str]:
+    """The method packages shipped in ``benchmarks/methods/`` (every folder but ``common``)."""
+    root = Path(__file__).parent
+    return sorted(p.name for p in root.iterdir() if (p / "__init__.py").is_file() and p.name != "common")
+
+
 def get_method(name: str) -> ModuleType:
     """Import ``benchmarks.methods.<name>`` and check it implements the contract."""
     if not name.isidentifier():
@@ -101,11 +116,11 @@ def get_method(name: str) -> ModuleType:
         module = importlib.import_module(f"benchmarks.methods.{name}")
     except ModuleNotFoundError as exc:
         if exc.name == f"benchmarks.methods.{name}":
-            raise InputError(f"unknown method '{name}' (no module benchmarks/methods/{name}.py)") from None
+            raise InputError(f"unknown method '{name}' (no package benchmarks/methods/{name}/)") from None
         raise
     missing = [attr for attr in _CONTRACT if not hasattr(module, attr)]
     if missing:
-        raise InputError(f"method module benchmarks/methods/{name}.py lacks {', '.join(missing)}")
+        raise InputError(f"benchmarks/methods/{name}/ is not a method: its __init__.py lacks {', '.join(missing)}")
     return module
 
 

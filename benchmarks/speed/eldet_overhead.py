@@ -49,7 +49,7 @@ def main(argv=None) -> int:
     import torch
 
     from benchmarks.grids import grid as G
-    from benchmarks.methods.eldet_hooks import warm_decay
+    from benchmarks.methods.eldet.hooks import warm_decay
 
     torch.set_num_threads(args.threads)
     grid = G.load_grid(args.grid)

@@ -8,7 +8,6 @@ dumped as the cell's ``config.py``; nothing else decides what is trained.
 
 from __future__ import annotations
 
-import importlib
 import json
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from benchmarks.errors import InputError
 from benchmarks.grids import grid as G
 from benchmarks.grids.spec import init_seed, probes_enabled
 from benchmarks.methods import MethodContext, get_method, resolve_params
+from benchmarks.methods.common.plugin import add_hook, register
 from benchmarks.seeding import derive_seed
 from benchmarks.training.live_logging import vis_backends
 
@@ -206,12 +206,9 @@ def build_cell_config(
                     ema_tau=float(probe["ema_tau"]),
                 )
             )
-    cfg.custom_hooks = list(cfg.get("custom_hooks", None) or []) + hooks
-    imports = list((cfg.get("custom_imports") or {}).get("imports", []))
-    if det.family == "detr":
-        importlib.import_module(MATCHING_HOOK_MODULE)  # registers the hook in this process too
-        imports.append(MATCHING_HOOK_MODULE)
-    cfg.custom_imports = dict(imports=sorted(set(imports + [HOOK_MODULE])), allow_failed_imports=False)
+    for hook in hooks:
+        add_hook(cfg, hook)
+    register(cfg, HOOK_MODULE, *([MATCHING_HOOK_MODULE] if det.family == "detr" else []))
 
     if det.family not in method.FAMILIES:
         raise InputError(f"method '{cell.method}' does not support the {det.family} detector '{cell.detector}'")

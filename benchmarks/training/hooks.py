@@ -17,6 +17,15 @@ from mmengine.registry import HOOKS
 
 from benchmarks.atomic import write_text
 from benchmarks.training.distributed import all_reduce_sum, gather_detections, is_main, sync_buffers
+from benchmarks.training.hook_protocol import (
+    PRIORITY_COST,
+    PRIORITY_DIVERGENCE_GUARD,
+    PRIORITY_PROBE,
+    PRIORITY_RANDOM_STATE,
+    PROBE_EXTRA,
+    PROBE_ROWS,
+    PROBE_STOP,
+)
 
 PROBE_COLUMNS = [
     "epoch",
@@ -44,7 +53,7 @@ class TrainingDiverged(RuntimeError):
 class DivergenceGuardHook(Hook):
     """Stop at the first non-finite loss, naming the cell, epoch and iteration."""
 
-    priority = "VERY_HIGH"
+    priority = PRIORITY_DIVERGENCE_GUARD
 
     def __init__(self, cell: str = ""):
         self.cell = cell
@@ -145,15 +154,16 @@ class TrainSetProbeHook(Hook):
     dataset and noise setting only, so every method and seed of a setting probes the same images.
     On resume, rows of epochs after the checkpoint are dropped and probing continues.
 
-    Other hooks extend the row: values a hook puts in ``message_hub`` info ``ndr_probe_extra`` (a
-    dict, set in its own after_train_epoch, running before this LOW-priority hook) become extra
-    columns of that epoch; the finished row is published as info ``ndr_probe_row`` for hooks that
-    run after this one (e.g. a method switching on at a detected transition). The row's numbers also
+    It talks to other hooks through ``benchmarks.training.hook_protocol``: the columns a hook
+    publishes under ``PROBE_EXTRA`` for this epoch become extra columns of the epoch's row; every
+    row so far is published under ``PROBE_ROWS`` (at ``before_train`` and after each probe) for the
+    hooks that run after this one (e.g. a method switching on at a detected transition); a
+    ``PROBE_STOP`` request makes it probe the last epoch only from then on. The row's numbers also
     go to the runner's visualiser as ``probe/<column>`` scalars at the epoch's last iteration, so
     the grid's live view (``logging.backend``) draws the probe curves beside the losses.
     """
 
-    priority = "LOW"
+    priority = PRIORITY_PROBE
 
     def __init__(
         self,
@@ -195,8 +205,21 @@ class TrainSetProbeHook(Hook):
             runner, subset_file, self.img_root, self.classes, self.pipeline, self.batch_size
         )
         self.rows = [r for r in read_probe_rows(self.out_csv) if int(r["epoch"]) <= runner.epoch]
+        self._publish_rows(runner)
         self._batches = None  # the subset's decoded, collated batches, loaded at the first probe
         self.total_seconds = time.perf_counter() - t0
+
+    def _publish_rows(self, runner) -> None:
+        rows = [dict(r, epoch=int(r["epoch"])) for r in self.rows]
+        runner.message_hub.update_info(PROBE_ROWS, rows, resumed=False)  # republished after a resume
+
+    def _due(self, runner, epoch: int) -> bool:
+        """Probe this epoch? Every ``interval`` epochs and the last, unless a stop was requested."""
+        if epoch == runner.max_epochs:
+            return True
+        if runner.message_hub.get_info(PROBE_STOP) is not None:
+            return False
+        return epoch % self.interval == 0
 
     def _record_seconds(self, epoch: int, seconds: float) -> None:
         from benchmarks.atomic import write_json
@@ -220,8 +243,7 @@ class TrainSetProbeHook(Hook):
     # -- the probe ------------------------------------------------------------------------
     def after_train_epoch(self, runner) -> None:
         epoch = runner.epoch + 1  # runner.epoch counts completed epochs after this hook
-        last = epoch == runner.max_epochs
-        if epoch % self.interval and not last:
+        if not self._due(runner, epoch):
             return
         from analysis.probes import probe_metrics
         from benchmarks.training.predict import label_to_category, predict_coco
@@ -250,11 +272,11 @@ class TrainSetProbeHook(Hook):
         }
         row.update({k: f"{float(v):.6f}" for k, v in metrics.items()})
         hub = runner.message_hub
-        extra = hub.get_info("ndr_probe_extra") or {}
-        row.update({k: f"{float(v):.6g}" if isinstance(v, (int, float)) else str(v) for k, v in extra.items()})
-        hub.update_info("ndr_probe_extra", {})
-        hub.update_info("ndr_probe_row", dict(row, epoch=epoch))
+        extra = hub.get_info(PROBE_EXTRA) or {}
+        columns = extra.get("columns", {}) if extra.get("epoch") == epoch else {}
+        row.update({k: f"{float(v):.6g}" if isinstance(v, (int, float)) else str(v) for k, v in columns.items()})
         self.rows = [r for r in self.rows if int(r["epoch"]) != epoch] + [row]
+        self._publish_rows(runner)
         if is_main():
             write_probe_rows(self.out_csv, self.rows)
             self._record_seconds(epoch, seconds)
@@ -283,7 +305,7 @@ class CostMeterHook(Hook):
     time actually spent (minus at most the unfinished epoch, which is redone and counted again).
     """
 
-    priority = "VERY_LOW"
+    priority = PRIORITY_COST
 
     def __init__(self, out_json: str):
         self.out_json = Path(out_json)
@@ -359,7 +381,7 @@ class RandomStateHook(Hook):
     draws of an uninterrupted run (bit-identical on CPU; checked by tests/test_resume.py).
     """
 
-    priority = "HIGHEST"
+    priority = PRIORITY_RANDOM_STATE
 
     def __init__(self):
         self._pending: dict | None = None

@@ -1,7 +1,7 @@
 """Per-epoch matching stability of DETR-family cells: DN-DETR's IS and OD-DETR's consistency.
 
 ``MatchingStabilityHook`` runs after every training epoch (before the probe hook, which writes the
-values as extra ``probe.csv`` columns through the message hub key ``ndr_probe_extra``):
+values as extra ``probe.csv`` columns through the message hub key ``hook_protocol.PROBE_EXTRA``):
 
 1. the model, in eval mode (no denoising or distillation queries), predicts on a fixed subset of
    training images, drawn with the probe subset's seed (same images for every method and seed of
@@ -13,7 +13,7 @@ values as extra ``probe.csv`` columns through the message hub key ``ndr_probe_ex
    share of the online model's matched queries whose teacher copy is matched to the same object
    (OD-DETR Fig. 5). The teacher is the model's own ``ema_teacher`` when it has one (OD-DETR);
    for other detectors the hook keeps an EMA of the weights itself, with the same update rule
-   (``benchmarks.methods.ema``), so the baseline's curves are measured the same way.
+   (``benchmarks.methods.common.ema``), so the baseline's curves are measured the same way.
 
 The previous epoch's assignments and the hook's EMA weights are stored in the checkpoint, so a
 resumed cell continues the curves exactly.
@@ -30,8 +30,9 @@ from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 
 from analysis.matching_stability import consistency, mean_instability
-from benchmarks.methods.detr_matching import cost_matrix, hungarian, last_layer_predictions
-from benchmarks.methods.ema import ema_decay, ema_update
+from benchmarks.methods.common.detr_matching import cost_matrix, hungarian, last_layer_predictions
+from benchmarks.methods.common.ema import ema_decay, ema_update
+from benchmarks.training.hook_protocol import PRIORITY_PROBE_PRODUCER, PROBE_EXTRA
 
 CKPT_KEY = "ndr_matching_stability"
 
@@ -61,9 +62,9 @@ def assignments(model, batches) -> dict[int, list[int]]:
 
 @HOOKS.register_module()
 class MatchingStabilityHook(Hook):
-    """See the module docstring. Priority NORMAL: runs before the probe hook (LOW)."""
+    """See the module docstring. Runs before the probe hook (``PRIORITY_PROBE_PRODUCER``)."""
 
-    priority = "NORMAL"
+    priority = PRIORITY_PROBE_PRODUCER
 
     def __init__(
         self,
@@ -140,9 +141,8 @@ class MatchingStabilityHook(Hook):
             "match_consistency": consistency(cur, cur_ema),
         }
         self.prev, self.prev_ema = cur, cur_ema
-        extra = dict(runner.message_hub.get_info("ndr_probe_extra") or {})
-        extra.update({k: ("" if math.isnan(v) else f"{v:.6f}") for k, v in row.items()})
-        runner.message_hub.update_info("ndr_probe_extra", extra)
+        columns = {k: ("" if math.isnan(v) else f"{v:.6f}") for k, v in row.items()}
+        runner.message_hub.update_info(PROBE_EXTRA, {"epoch": runner.epoch + 1, "columns": columns}, resumed=False)
         runner.logger.info(
             "matching stability epoch %d: IS %.3f IS_ema %.3f consistency %.3f (%.1f s)",
             runner.epoch + 1,
