@@ -172,7 +172,8 @@ def cell_spec(grid: dict, cell: G.Cell, *, probes: bool | None = None) -> dict:
         },
         "pretrained_backbone": _pretrained(grid, cell),
         "method": {"entry": cell.method, "module": module, "params": params},
-        "schedule": G.schedule_for(grid, cell.detector),
+        # amp appears only when on, so the hashes of fp32 cells are those of before the key existed
+        "schedule": {k: v for k, v in G.schedule_for(grid, cell.detector).items() if k != "amp" or v},
         "probe": {"enabled": probe_on, **probe},
         "seed": cell.seed,
         "init_seed": init_seed(cell),

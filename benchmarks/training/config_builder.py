@@ -130,6 +130,14 @@ def build_cell_config(
     if sched["lr"]:
         cfg.optim_wrapper.optimizer.lr = float(sched["lr"])
     cfg.train_cfg.val_interval = 10**6
+    if sched.get("amp"):
+        if device != "cuda":
+            raise InputError(
+                f"{cell.id}: schedule amp is on, but this job runs on {device}: mixed precision needs a CUDA "
+                "device (set schedule.amp: false, or per_detector.<detector>.amp: false, for CPU runs)"
+            )
+        cfg.optim_wrapper.type = "AmpOptimWrapper"
+        cfg.optim_wrapper.loss_scale = "dynamic"
 
     pretrained = grid["pretrained_backbone"]
     init_from = None

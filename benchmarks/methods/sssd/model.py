@@ -276,7 +276,9 @@ class SSSDScheduleHook(Hook):
     Both come from the runner, so a resumed run continues the lambda schedule where it stopped.
     """
 
-    priority = PRIORITY_PROBE_PRODUCER  # lambda(iter) set before each iteration; before the probe in after_train_epoch order
+    priority = (
+        PRIORITY_PROBE_PRODUCER  # lambda(iter) set before each iteration; before the probe in after_train_epoch order
+    )
 
     def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
         model = runner.model.module if hasattr(runner.model, "module") else runner.model
