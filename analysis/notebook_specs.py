@@ -41,7 +41,7 @@ class NotebookSpec:
 
 
 _T = "rebuttal: "
-DETR = ("deformable_detr", "dino")
+DETR = ("deformable_detr", "deformable_detr_refine", "dino")
 NOTEBOOKS: tuple[NotebookSpec, ...] = (
     NotebookSpec("summary", "Reproduction-gap summary: headline claims", "all", "claims",
                  description="Published vs reproduced contrast per headline claim, with paired tests over seeds."),

@@ -58,6 +58,11 @@ from benchmarks.errors import InputError
 
 PAPER_DATASETS = ("voc", "coco", "vindr", "pets")
 SUITE_DETECTORS = ("retinanet", "fcos", "faster_rcnn", "gfl", "deformable_detr", "dino")
+#: (paper, detector, setting) of a reference row -> the suite detector that trains that architecture
+#: (OD-DETR's "Def-DETR+" is Deformable DETR with iterative box refinement: ``deformable_detr_refine``)
+DETECTOR_SETTINGS: dict[tuple[str, str, str], str] = {
+    ("od_detr", "deformable_detr", "iterative box refinement"): "deformable_detr_refine",
+}
 SUITE_BACKBONES = frozenset({"", "r50"})
 AP_METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 SCHEDULE_EPOCHS = {"1x": 12, "2x": 24, "3x": 36}
@@ -265,6 +270,7 @@ class Target:
     epochs: int | None = None
     outside: str = ""  # reason the suite cannot reproduce the row ("" = it can)
     caveat: str = ""
+    detector: str | None = None  # the suite detector when it differs from the row's (DETECTOR_SETTINGS)
 
 
 def ref_epochs(row: dict) -> int | None:
@@ -293,6 +299,9 @@ def map_row(row: dict, dmap: dict[str, tuple[str, bool]], methods: dict[str, dic
     """
     paper, table, setting = row["paper"], row["table"], row["setting"]
     method = row["method"]
+    detector = DETECTOR_SETTINGS.get((paper, row["detector"], setting))
+    if detector is not None:
+        setting = ""  # the setting names the architecture, which the suite detector trains
     termination = paper == "eldet" and table == "rebuttal: early-learning termination epochs"
     if termination:
         method = "baseline"
@@ -334,11 +343,13 @@ def map_row(row: dict, dmap: dict[str, tuple[str, bool]], methods: dict[str, dic
     if termination:
         caveat.append("noise type not stated: read as combined")
     if row["dataset"] not in dmap:
-        return Target(method=method, noise=noise, rate=rate, outside="", caveat="; ".join(caveat))
+        return Target(method=method, noise=noise, rate=rate, outside="", caveat="; ".join(caveat), detector=detector)
     grid_ds, stand_in = dmap[row["dataset"]]
     if stand_in:
         caveat.append(f"stand-in: synthetic '{grid_ds}' for {row['dataset']}")
-    return Target(grid_ds, stand_in, method, noise, rate, None if stand_in else ref_epochs(row), "", "; ".join(caveat))
+    return Target(
+        grid_ds, stand_in, method, noise, rate, None if stand_in else ref_epochs(row), "", "; ".join(caveat), detector
+    )
 
 
 # ------------------------------------------------------------------------------ statistics
@@ -379,7 +390,7 @@ def _epochs_ok(cells: pd.DataFrame, epochs: int | None) -> pd.DataFrame:
 def seed_values(ctx: Context, row: dict, t: Target) -> pd.Series | None:
     """Reproduced value per seed of one reference row (index: seed); None = metric not measured."""
     metric = row["metric"]
-    det = row["detector"] or None
+    det = t.detector or row["detector"] or None
     if metric in AP_METRICS or metric in ("hours", "memory_mb"):
         sel = _epochs_ok(_select(ctx.cells, dataset=t.dataset, noise=t.noise, rate=t.rate, detector=det, method=t.method), t.epochs)  # fmt: skip
         if det is None:  # no detector named: one value per detector is not one number

@@ -60,7 +60,7 @@ VALUES = ("AP50", *ERROR_TYPES, "dAP_FP", "dAP_FN")
 CELL_COLUMNS = ["cell", *IDENTITY, *VALUES]
 MEAN_COLUMNS = [*GROUP, "n_seeds", *VALUES, *(f"{v}_std" for v in VALUES)]
 BASELINE = "baseline"
-DETECTOR_ORDER = ("retinanet", "fcos", "faster_rcnn", "gfl", "deformable_detr", "dino")
+DETECTOR_ORDER = ("retinanet", "fcos", "faster_rcnn", "gfl", "deformable_detr", "deformable_detr_refine", "dino")
 NOISE_ORDER = ("clean", "cls", "loc", "combined", "missing")
 ERROR_NAMES = {
     "Cls": "Cls\n(class)",

@@ -54,7 +54,15 @@ log = logging.getLogger("analysis.transition_table")
 
 CURVES = ("CA", "GTBA", "CA_clean", "GTBA_clean")
 LABEL_COLUMNS = {"noisy": ("CA", "GTBA"), "clean": ("CA_clean", "GTBA_clean")}
-DETECTOR_ORDER = ("retinanet", "fcos", "faster_rcnn", "gfl", "deformable_detr", "dino")  # the paper's order first
+DETECTOR_ORDER = (
+    "retinanet",
+    "fcos",
+    "faster_rcnn",
+    "gfl",
+    "deformable_detr",
+    "deformable_detr_refine",
+    "dino",
+)  # the paper's order first
 MIN_WILCOXON = 6
 COLUMNS = [
     "level", "dataset", "method", "noise", "rate", "detector", "labels", "n_runs",

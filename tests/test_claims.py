@@ -237,7 +237,7 @@ DIFFERENCE_METRICS = ("AP_gain", "AP_drop", "AP_gain_vs_clean")
 def _universe() -> reproduction.Context:
     """Every paper dataset x detector x setting x method x schedule, one seed: any selection is possible."""
     methods = sorted({m for c in claims.CLAIMS for m in (c.a.method, c.b.method)} | {"orsod", "adele"})
-    dets = [*reproduction.SUITE_DETECTORS, "gfl_r101", "retinanet_x101", "fcos_r101"]
+    dets = [*reproduction.SUITE_DETECTORS, "deformable_detr_refine", "gfl_r101", "retinanet_x101", "fcos_r101"]
     setts = [("clean", 0.0)] + [(n, r) for n in ("cls", "loc", "combined", "missing") for r in (0.2, 0.3, 0.4, 0.7)]
     cells, probes, trans = [], [], []
     for ds, det, (noise, rate), method, epochs in itertools.product(

@@ -14,7 +14,9 @@ from benchmarks.detectors import DETECTORS, get_detector
 from benchmarks.errors import InputError
 
 PAPER_EPOCHS = {"retinanet": 12, "fcos": 12, "faster_rcnn": 12, "gfl": 12, "deformable_detr": 50, "dino": 12}
+PAPER_EPOCHS["deformable_detr_refine"] = 50
 PAPER_BATCH = {"retinanet": 16, "fcos": 16, "faster_rcnn": 16, "gfl": 16, "deformable_detr": 32, "dino": 16}
+PAPER_BATCH["deformable_detr_refine"] = 32
 # distillation teachers (BCKD Tables 1-2): depth, epochs, and the tiny model's parameter bound
 TEACHERS = {"gfl_r101": (101, 24, 4e6), "retinanet_x101": (101, 12, None), "fcos_r101": (101, 24, None)}
 

@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from types import SimpleNamespace
 
 import nbformat
 import numpy as np
@@ -22,6 +23,7 @@ from analysis import claims, reproduction
 from analysis import report_html as R
 from analysis.notebook_specs import NOTEBOOKS
 from analysis.references import load_references
+from benchmarks.methods import method_names
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_RESULTS = REPO / "results" / "default"
@@ -152,6 +154,30 @@ def test_map_row_explicit_mapping(criteria, outside, method):
     assert outside in t.outside if outside else t.outside == ""
     if method:
         assert t.method == method
+
+
+def test_def_detr_plus_rows_map_to_the_refinement_detector():
+    """OD-DETR's Def-DETR+ rows (setting 'iterative box refinement') compare with the cells of the
+    suite's deformable_detr_refine; before, they were 'outside the suite' (no grid entry)."""
+    refs = load_references("od_detr")
+    rows = refs[
+        (refs["table"] == "Table 1") & (refs["setting"] == "iterative box refinement") & (refs["metric"] == "AP")
+    ]
+    assert set(rows["method"]) == {"baseline", "od_detr"}
+    for row in rows.to_dict("records"):
+        t = reproduction.map_row(row, {"coco": ("coco", False)})
+        assert t.outside == "" and t.detector == "deformable_detr_refine" and t.method == row["method"]
+    plain = refs[(refs["table"] == "Table 2") & (refs["setting"] == "MD+PD")].iloc[0].to_dict()
+    assert reproduction.map_row(plain, {"coco": ("coco", False)}).detector is None  # ablations: plain Def-DETR
+    cells = pd.DataFrame(
+        [{"dataset": "coco", "noise": "clean", "rate": 0.0, "detector": d, "method": "od_detr", "seed": s,
+          "epochs": 24, "AP": 0.47 + 0.01 * (d == "deformable_detr_refine")}
+         for d in ("deformable_detr", "deformable_detr_refine") for s in range(2)]
+    )  # fmt: skip
+    ctx = SimpleNamespace(cells=cells)
+    od = rows[rows["method"] == "od_detr"].iloc[0].to_dict()
+    values = reproduction.seed_values(ctx, od, reproduction.map_row(od, {"coco": ("coco", False)}))
+    assert list(values) == pytest.approx([0.48, 0.48])  # the refinement detector's cells, not the plain ones
 
 
 def test_termination_rows_read_as_combined_baseline():
@@ -309,7 +335,7 @@ def _methods_exist(grid: dict) -> list[str]:
     missing = []
     for entry, spec in grid["methods"].items():
         module = (spec or {}).get("method", entry)
-        if not (REPO / "benchmarks" / "methods" / f"{module}.py").is_file():
+        if module not in method_names():
             missing.append(module)
     return sorted(set(missing))
 

@@ -62,6 +62,14 @@ DETECTORS: dict[str, Detector] = {
             ("bbox_head",),
             "DeformableDETR",
         ),
+        # "Def-DETR+" (OD-DETR Table 1's baseline): Deformable DETR with iterative box refinement
+        Detector(
+            "deformable_detr_refine",
+            "detr",
+            {"paper": "deformable_detr_refine_r50_paper.py", "tiny": "deformable_detr_refine_tiny.py"},
+            ("bbox_head",),
+            "DeformableDETR",
+        ),
         Detector("dino", "detr", {"paper": "dino_r50_paper.py", "tiny": "dino_tiny.py"}, ("bbox_head",), "DINO"),
         # distillation teachers (BCKD Tables 1-2): bigger backbones, the student's head and priors
         Detector(
