@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import importlib
 
-from benchmarks.methods.common.plugin import add_hook, label_hook_args, register, use_override_dataset, use_variant
+from benchmarks.methods.common.plugin import add_label_hook, register, use_variant
 
 NAME = "adele"
 FAMILIES = frozenset({"dense", "two_stage"})
@@ -67,21 +67,17 @@ def apply(cfg, params: dict, ctx):
     register(cfg, *MODULES)
     use_variant(cfg, NAME, ctx.detector, importlib.import_module(MODEL_MODULE).MODEL_TYPES)
     cfg.model.adele_consistency = dict(lambda_cons=float(params["Lambda1"]), tau=float(params["threshold"]))
-    overrides = str(ctx.cell_dir / "checkpoint" / OVERRIDES_NAME)
-    hook_args = label_hook_args(cfg, ctx, overrides)
-    use_override_dataset(cfg, overrides)
-    add_hook(
+    add_label_hook(
         cfg,
-        dict(
-            type="AdeleHook",
-            **hook_args,
-            conf_thr=float(params["mask_threshold"]),
-            iou_thr=float(params["iou_thr"]),
-            mode=params["correct"],
-            r_threshold=float(params["r_threshold"]),
-            curve_metric=params["curve_metric"],
-            fallback_frac=float(params["fallback_frac"]),
-        ),
+        ctx,
+        OVERRIDES_NAME,
+        "AdeleHook",
+        conf_thr=float(params["mask_threshold"]),
+        iou_thr=float(params["iou_thr"]),
+        mode=params["correct"],
+        r_threshold=float(params["r_threshold"]),
+        curve_metric=params["curve_metric"],
+        fallback_frac=float(params["fallback_frac"]),
     )
     return cfg
 

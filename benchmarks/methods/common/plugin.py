@@ -6,7 +6,8 @@
 * :func:`use_variant`: swap the detector's model type for the method's subclass of it, from the
   ``MODEL_TYPES`` mapping (base type -> registered name) its model module exports;
 * :func:`add_hook`: append a custom hook;
-* for the label-changing methods (ADELE, ORSOD): :func:`use_override_dataset`, :func:`label_hook_args`.
+* for the label-changing methods (ADELE, ORSOD): :func:`add_label_hook` (with
+  :func:`use_override_dataset`, :func:`label_hook_args`).
 """
 
 from __future__ import annotations
@@ -81,6 +82,16 @@ def use_variant(cfg, method: str, detector: str, variants: Mapping[str, str]) ->
         )
     cfg.model.type = variants[base]
     return base
+
+
+def add_label_hook(cfg, ctx, overrides_name: str, hook_type: str, **hook_params) -> None:
+    """A label-changing method's set-up: the training set served through ``OverrideCocoDataset``
+    reading ``<cell>/checkpoint/<overrides_name>``, and its ``TrainLabelHook`` subclass
+    ``hook_type`` with the loader arguments of this cell and ``hook_params``."""
+    overrides = str(ctx.cell_dir / "checkpoint" / overrides_name)
+    hook_args = label_hook_args(cfg, ctx, overrides)
+    use_override_dataset(cfg, overrides)
+    add_hook(cfg, dict(type=hook_type, **hook_args, **hook_params))
 
 
 def add_hook(cfg, hook: dict) -> None:

@@ -50,7 +50,7 @@ checkpoint (resumable).
 
 from __future__ import annotations
 
-from benchmarks.methods.common.plugin import add_hook, label_hook_args, register, use_override_dataset
+from benchmarks.methods.common.plugin import add_label_hook, register
 
 NAME = "orsod"
 FAMILIES = frozenset({"dense", "two_stage"})
@@ -86,21 +86,17 @@ def apply(cfg, params: dict, ctx):
     check(params, ctx.detector)
     register(cfg, "benchmarks.methods.common.train_labels", "benchmarks.methods.orsod.hooks")
     _set_ignore_iof(cfg.model.get("train_cfg"), float(params["ignore_iof_thr"]))
-    overrides = str(ctx.cell_dir / "checkpoint" / OVERRIDES_NAME)
-    hook_args = label_hook_args(cfg, ctx, overrides)
-    use_override_dataset(cfg, overrides)
-    add_hook(
+    add_label_hook(
         cfg,
-        dict(
-            type="OrsodHook",
-            **hook_args,
-            curve_metric=params["curve_metric"],
-            r_threshold=float(params["r_threshold"]),
-            fallback_frac=float(params["fallback_frac"]),
-            forget_rate=float(params["tau"]),
-            ramp_epochs=max(1, round(float(params["T_k_frac"]) * int(ctx.epochs))),
-            iou_thr=float(params["iou_thr"]),
-        ),
+        ctx,
+        OVERRIDES_NAME,
+        "OrsodHook",
+        curve_metric=params["curve_metric"],
+        r_threshold=float(params["r_threshold"]),
+        fallback_frac=float(params["fallback_frac"]),
+        forget_rate=float(params["tau"]),
+        ramp_epochs=max(1, round(float(params["T_k_frac"]) * int(ctx.epochs))),
+        iou_thr=float(params["iou_thr"]),
     )
     return cfg
 
