@@ -413,3 +413,12 @@ def test_orsod_cell_selects_per_class_and_survives_resume(method_grid):
     assert json.loads((cdir / "method_state.json").read_text())["per_epoch"] == state["per_epoch"]
     ckpt = torch.load(cdir / "checkpoint" / "epoch_1.pth", map_location="cpu", weights_only=False)
     assert sum(len(v) for v in ckpt["ndr_orsod_state"]["overrides"].values()) == want
+
+
+def test_the_cutoff_is_reachable_on_short_schedules():
+    """ceil(0.85 x 6) = 6 would be the last epoch, after which the hooks no longer act: the cutoff
+    is capped at the last epoch whose switch-on is still trained on."""
+    from benchmarks.methods.common.switch import cutoff_epoch
+
+    assert cutoff_epoch(0.85, 12) == 11 and cutoff_epoch(0.85, 6) == 5 and cutoff_epoch(0.85, 2) == 1
+    assert cutoff_epoch(0.5, 12) == 6 and cutoff_epoch(0.85, 1) == 1

@@ -71,7 +71,8 @@ def test_smoke_report_rates_from_cost_json(tmp_path):
         d = tmp_path / "runs" / cell
         d.mkdir(parents=True)
         (d / "cost.json").write_text(json.dumps({"device": "cuda", **cost}))
-        (d / "spec.json").write_text(json.dumps({"schedule": {"amp": True} if amp else {}}))
+        spec = {"schedule": {"amp": True} if amp else {}}
+        (d / "spec.json").write_text(json.dumps({"cell": cell, "spec_hash": "x", "spec": spec, "grid": {}}))
         (d / "metrics.json").write_text("{}")
         dirs.append(d)
     write_manifest(tmp_path / "cells.json", [d / "metrics.json" for d in dirs], grid={"name": "s", "datasets": {}})
@@ -80,3 +81,4 @@ def test_smoke_report_rates_from_cost_json(tmp_path):
     assert rows["synth/clean-0/retinanet/baseline/seed0"]["images_per_s"] == pytest.approx(16.0)
     text = format_rows(list(rows.values()))
     assert text.splitlines()[-1] == "total training seconds: 17.0" and "2048" in text
+    assert not rows[CELL]["amp"] and rows["synth/clean-0/retinanet/baseline/seed0"]["amp"]

@@ -66,3 +66,42 @@ def test_published_rows_have_int_epochs_and_are_filtered_by_epoch():
     hook._publish_rows(runner)
     assert [r["epoch"] for r in P.probe_rows(runner)] == [1, 2, 3]
     assert [r["AP"] for r in P.probe_rows(runner, up_to=2)] == ["0.1", "0.2"]
+
+
+def test_decoding_a_probe_subset_leaves_torchs_random_stream_alone():
+    """A DataLoader draws its base seed from torch's global generator when iterated; the probe,
+    matching and label hooks decode their subsets through decode_batches, so the first probe (which
+    a resumed run repeats) shifts no later random draw (dropout, DN-DETR's noised queries)."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    from benchmarks.training.predict import decode_batches
+
+    loader = DataLoader(list(range(6)), batch_size=2)
+    torch.manual_seed(0)
+    before = torch.random.get_rng_state()
+    assert [b.tolist() for b in decode_batches(loader)] == [[0, 1], [2, 3], [4, 5]]
+    assert torch.equal(torch.random.get_rng_state(), before)
+    list(loader)  # a bare iteration does draw: the test would fail without decode_batches
+    assert not torch.equal(torch.random.get_rng_state(), before)
+
+
+def test_ema_updates_a_shared_module_once_per_step():
+    """Deformable DETR without refinement shares its prediction heads under several names; the
+    EMA must decay them by d per step, not d^k."""
+    import torch
+    from torch import nn
+
+    from benchmarks.methods.common.ema import ema_update
+
+    def model(value):
+        layer = nn.Linear(1, 1, bias=False)
+        nn.init.constant_(layer.weight, value)
+        return nn.ModuleList([layer, layer, nn.Linear(1, 1, bias=False)])
+
+    teacher, student = model(0.0), model(1.0)
+    nn.init.constant_(teacher[2].weight, 0.0)
+    nn.init.constant_(student[2].weight, 1.0)
+    ema_update(teacher, student.state_dict(), 0.9)
+    assert torch.allclose(teacher[0].weight, torch.tensor([[0.1]]))  # 0.9 * 0 + 0.1 * 1, once
+    assert torch.allclose(teacher[2].weight, torch.tensor([[0.1]]))

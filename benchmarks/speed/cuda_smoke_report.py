@@ -30,7 +30,7 @@ def cell_rates(results: Path) -> list[dict]:
         loop = float(cost["train_seconds"]) - float(cost.get("probe_seconds") or 0.0)
         if loop <= 0:
             raise InputError(f"{cost_file}: train_seconds {cost['train_seconds']} leaves no training time")
-        spec = read_json(ref.file("spec.json"))
+        spec = read_json(ref.file("spec.json"))["spec"]  # spec.json: {cell, spec_hash, spec, grid}
         rows.append(
             {
                 "cell": cell,

@@ -246,13 +246,13 @@ class TrainSetProbeHook(Hook):
         if not self._due(runner, epoch):
             return
         from analysis.probes import probe_metrics
-        from benchmarks.training.predict import label_to_category, predict_coco
+        from benchmarks.training.predict import decode_batches, label_to_category, predict_coco
 
         t0 = time.perf_counter()
         if self._batches is None:
             # decoded once and kept (the subset is small: 100 images of 160 px are ~8 MB), so later
             # probes pay for inference and scoring only
-            self._batches = list(self.loader)
+            self._batches = decode_batches(self.loader)
             self._cat_ids = label_to_category(self.loader.dataset)
         # multi-process: each rank scores its shard with rank 0's model, the shards are joined
         sync_buffers(runner.model)

@@ -33,6 +33,7 @@ from analysis.matching_stability import consistency, mean_instability
 from benchmarks.methods.common.detr_matching import cost_matrix, hungarian, last_layer_predictions
 from benchmarks.methods.common.ema import ema_decay, ema_update
 from benchmarks.training.hook_protocol import PRIORITY_PROBE_PRODUCER, PROBE_EXTRA
+from benchmarks.training.predict import decode_batches
 
 CKPT_KEY = "ndr_matching_stability"
 
@@ -132,7 +133,7 @@ class MatchingStabilityHook(Hook):
     def after_train_epoch(self, runner) -> None:
         t0 = time.perf_counter()
         if self._batches is None:
-            self._batches = list(self.loader)
+            self._batches = decode_batches(self.loader)
         cur = assignments(_unwrap(runner.model), self._batches)
         cur_ema = assignments(self.teacher(runner), self._batches)
         row = {

@@ -11,6 +11,15 @@ import numpy as np
 import torch
 
 
+def decode_batches(loader) -> list:
+    """Every batch of a (test-mode) loader, decoded once, without touching torch's global random
+    generator: iterating a DataLoader draws its base seed from it, so a hook that first decodes its
+    subset at epoch k would shift the training stream of every later epoch, and a resumed run (whose
+    cache starts empty again) would draw at a different point than an uninterrupted one."""
+    with torch.random.fork_rng(devices=[]):
+        return list(loader)
+
+
 def label_to_category(dataset) -> list[int]:
     """Category id of each detector label (mmdet's CocoDataset keeps them in ``cat_ids``)."""
     return [int(c) for c in dataset.cat_ids]

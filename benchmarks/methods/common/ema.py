@@ -56,5 +56,14 @@ def ema_update(teacher: nn.Module, student_state: dict, d: float) -> None:
     missing = set(t_state) - set(student_state)
     if missing:
         raise KeyError(f"student lacks {len(missing)} teacher tensors, e.g. {sorted(missing)[:3]}")
-    names = list(t_state)
+    # a module shared under several names (Deformable DETR's prediction heads without box
+    # refinement) appears once per name in a state dict: update each storage once, or it would
+    # decay as d^k (and the fused lerp would read and write aliased memory)
+    seen, names = set(), []
+    for name, tensor in t_state.items():
+        key = (tensor.data_ptr(), tensor.dtype, tuple(tensor.shape))
+        if tensor.numel() and key in seen:
+            continue
+        seen.add(key)
+        names.append(name)
     ema_update_tensors([t_state[n] for n in names], [student_state[n] for n in names], d)

@@ -105,11 +105,11 @@ class TrainLabelHook(Hook):
     # -- helpers ----------------------------------------------------------------------------
     def predict_train(self, runner) -> tuple[list[dict], dict]:
         """(COCO detections, ``{img_id: (boxes, scores, labels)}``) of the model on every training image."""
-        from benchmarks.training.predict import predict_coco
+        from benchmarks.training.predict import decode_batches, predict_coco
 
         if self._batches is None:
             small = len(self.loader.dataset) <= CACHE_MAX_IMAGES
-            self._batches = list(self.loader) if small else self.loader
+            self._batches = decode_batches(self.loader) if small else self.loader
         dets = predict_coco(runner.model, self._batches, self.cat_ids)
         return dets, predictions_by_image(dets, self.cat_ids)
 

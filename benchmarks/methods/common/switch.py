@@ -12,8 +12,9 @@ import math
 
 
 def cutoff_epoch(fraction: float, max_epochs: int) -> int:
-    """The fallback epoch ``ceil(fraction * max_epochs)``, at least 1."""
-    return max(1, math.ceil(float(fraction) * int(max_epochs)))
+    """The fallback epoch ``ceil(fraction * max_epochs)``, at most the last epoch whose switch-on is
+    still trained on (``max_epochs - 1``: the hooks act after an epoch, for the next), at least 1."""
+    return max(1, min(math.ceil(float(fraction) * int(max_epochs)), int(max_epochs) - 1))
 
 
 def update_switch(info: dict, curve: list, epoch: int, *, r: float, fallback_epoch: int) -> dict:
