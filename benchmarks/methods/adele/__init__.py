@@ -38,8 +38,6 @@ objectness). DETR-family detectors are not supported (no dense classification ma
 
 from __future__ import annotations
 
-import importlib
-
 from benchmarks.methods.common.plugin import add_label_hook, register, use_variant
 
 NAME = "adele"
@@ -65,7 +63,7 @@ MODULES = ("benchmarks.methods.common.train_labels", MODEL_MODULE, "benchmarks.m
 def apply(cfg, params: dict, ctx):
     check(params, ctx.detector)
     register(cfg, *MODULES)
-    use_variant(cfg, NAME, ctx.detector, importlib.import_module(MODEL_MODULE).MODEL_TYPES)
+    use_variant(cfg, NAME, ctx.detector, MODEL_MODULE)
     cfg.model.adele_consistency = dict(lambda_cons=float(params["Lambda1"]), tau=float(params["threshold"]))
     add_label_hook(
         cfg,

@@ -24,8 +24,6 @@ Families: dense (RetinaNet, FCOS, GFL, ATSS) and two-stage (Faster R-CNN); DETR 
 
 from __future__ import annotations
 
-import importlib
-
 from benchmarks.errors import InputError
 from benchmarks.methods.bckd.losses import ALPHA_CLS, ALPHA_LOC, BETA, LOC_MODES
 from benchmarks.methods.common.plugin import register, use_variant
@@ -76,5 +74,5 @@ def apply(cfg, params: dict, ctx):
         distill_roi=bool(params["distill_roi"]),
     )
     register(cfg, MODEL_MODULE)
-    use_variant(cfg, NAME, ctx.detector, importlib.import_module(MODEL_MODULE).MODEL_TYPES)
+    use_variant(cfg, NAME, ctx.detector, MODEL_MODULE)
     return cfg

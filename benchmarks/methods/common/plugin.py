@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from benchmarks.errors import InputError
@@ -69,12 +68,15 @@ def register(cfg, *modules: str) -> None:
     add_imports(cfg, *modules)
 
 
-def use_variant(cfg, method: str, detector: str, variants: Mapping[str, str]) -> str:
+def use_variant(cfg, method: str, detector: str, *model_modules: str) -> str:
     """Set ``cfg.model.type`` to the method's subclass of the detector's type; returns the base type.
 
-    ``variants`` maps mmdet model types to the registered names of the method's subclasses (each
-    model module's ``MODEL_TYPES``); a type without one is an error naming the detector.
+    Each of ``model_modules`` exports ``MODEL_TYPES`` (mmdet model type -> registered name of the
+    method's subclass); a type without one is an error naming the detector.
     """
+    variants: dict[str, str] = {}
+    for module in model_modules:
+        variants.update(importlib.import_module(module).MODEL_TYPES)
     base = cfg.model.type
     if base not in variants:
         raise InputError(

@@ -44,13 +44,11 @@ MODEL_MODULE = "benchmarks.methods.dn_detr.model"
 
 def apply(cfg, params: dict, ctx):
     """Swap the detector for ``DNDeformableDETR`` with the given noise settings."""
-    import importlib
-
     check(params, ctx.detector)
     if cfg.model.get("with_box_refine") or cfg.model.get("as_two_stage"):
         raise InputError(f"dn_detr supports single-stage Deformable DETR without box refinement ('{ctx.detector}')")
     register(cfg, MODEL_MODULE)
-    use_variant(cfg, NAME, ctx.detector, importlib.import_module(MODEL_MODULE).MODEL_TYPES)
+    use_variant(cfg, NAME, ctx.detector, MODEL_MODULE)
     cfg.model.dn_cfg = dict(
         num_groups=int(params["num_groups"]),
         lambda1=float(params["lambda1"]),

@@ -57,8 +57,6 @@ What the discussion fixes, and how it is built here:
 
 from __future__ import annotations
 
-import importlib
-
 from benchmarks.errors import InputError
 from benchmarks.methods import in_range, require, require_type
 from benchmarks.methods.common.plugin import add_hook, register, use_variant
@@ -145,11 +143,7 @@ def apply(cfg, params: dict, ctx):
     """Swap the detector for its ELDET subclass and add the ELDET hook (see the module docstring)."""
     check(params, ctx.detector)
     register(cfg, MODEL_MODULE, DETR_MODEL_MODULE, HOOK_MODULE)
-    variants = {
-        **importlib.import_module(MODEL_MODULE).MODEL_TYPES,
-        **importlib.import_module(DETR_MODEL_MODULE).MODEL_TYPES,
-    }
-    det_type = use_variant(cfg, NAME, ctx.detector, variants)
+    det_type = use_variant(cfg, NAME, ctx.detector, MODEL_MODULE, DETR_MODEL_MODULE)
     cfg.model.eldet = {
         k: params[k]
         for k in (

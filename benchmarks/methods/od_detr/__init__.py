@@ -64,15 +64,13 @@ def first_lr_decay_epoch(cfg) -> int | None:
 
 def apply(cfg, params: dict, ctx):
     """Swap the detector for ``ODDeformableDETR`` and add the teacher's EMA hook."""
-    import importlib
-
     check(params, ctx.detector)
     if cfg.model.get("as_two_stage"):
         raise InputError(
             f"od_detr supports single-stage Deformable DETR (with or without box refinement); '{ctx.detector}' is two-stage"
         )
     register(cfg, MODEL_MODULE)
-    use_variant(cfg, NAME, ctx.detector, importlib.import_module(MODEL_MODULE).MODEL_TYPES)
+    use_variant(cfg, NAME, ctx.detector, MODEL_MODULE)
     cfg.model.od_cfg = dict(
         use_md=bool(params["use_md"]),
         use_pd=bool(params["use_pd"]),

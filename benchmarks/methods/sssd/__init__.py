@@ -47,8 +47,6 @@ schedule follows ``runner.iter`` (and so survives a resume).
 
 from __future__ import annotations
 
-import importlib
-
 from benchmarks.errors import InputError
 from benchmarks.methods.common.plugin import add_hook, register, use_variant
 from benchmarks.methods.sssd.losses import LAMBDA, SMOOTH_WIDTH, STEP_FACTOR, SWITCH_AT, validate_schedule
@@ -86,7 +84,7 @@ def apply(cfg, params: dict, ctx):
         distill_norm=params["distill_norm"],
     )
     register(cfg, MODEL_MODULE)
-    use_variant(cfg, NAME, ctx.detector, importlib.import_module(MODEL_MODULE).MODEL_TYPES)
+    use_variant(cfg, NAME, ctx.detector, MODEL_MODULE)
     add_hook(cfg, dict(type="SSSDScheduleHook"))
     return cfg
 
