@@ -36,6 +36,34 @@ from benchmarks.errors import InputError, run_cli
 EXIT_DIVERGED = 3
 
 
+INIT_WEIGHTS = "init_weights.pth"  # the pretraining weights with the cell's class rows (class_layers: transfer)
+
+
+def _class_transferred_weights(cfg, ckpt: Path) -> None:
+    """The pretraining weights with their class layers cut to the cell's classes, written once into
+    the cell's checkpoint directory (a fresh start clears it, so it always matches the spec)."""
+    import torch
+
+    from benchmarks.atomic import atomic_path
+    from benchmarks.training.class_transfer import rename_for, transfer_class_tensors
+
+    record = torch.load(cfg.ndr_init_from, map_location="cpu", weights_only=True)
+    classes = cfg.ndr_init_classes
+    state = rename_for(record["state_dict"], classes["source_detector"], classes["detector"])
+    state, sliced = transfer_class_tensors(state, list(classes["source"]), list(classes["target"]))
+    out = ckpt / INIT_WEIGHTS
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out) as tmp:
+        torch.save({"state_dict": state, "meta": {**record.get("meta", {}), "class_rows": classes["target"]}}, tmp)
+    print(
+        f"[train] class layers: {len(sliced)} tensors keep the pretrained rows of {', '.join(classes['target'])}"
+        if sliced
+        else "[train] class layers: the cell's classes are not all source classes; they start fresh",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
 def _parse_args(argv):
     p = argparse.ArgumentParser(
         prog="python -m benchmarks.train",
@@ -207,6 +235,11 @@ def _train(argv=None) -> int:
     resuming = (ckpt / "last_checkpoint").is_file()
     if cfg.get("ndr_init_from") and not resuming:  # a fresh run starts from the pretraining stage
         cfg.load_from, cfg.resume = cfg.ndr_init_from, False
+        if cfg.get("ndr_init_classes"):  # class_layers: transfer
+            if D.is_main():
+                _class_transferred_weights(cfg, ckpt)
+            D.barrier()
+            cfg.load_from = str(ckpt / INIT_WEIGHTS)
     batch = D.batch_record(cfg, nproc, device)
     if D.is_main():
         print(

@@ -64,9 +64,11 @@ def test_an_epoch_edit_for_one_detector_changes_its_cells_only():
 
 
 def test_a_pretraining_edit_reaches_the_detectors_that_share_the_run():
-    changed = _changed(lambda g: g["pretraining"]["schedule"].setdefault("per_detector", {}).update(fcos={"epochs": 3}))
-    assert changed == {c.id for c in G.expand_cells(_default()) if c.detector in ("fcos", "gfl")}
-    assert "synth/clean-0/gfl/bckd/seed2" in changed
+    edit = {"epochs": 3}
+    changed = _changed(lambda g: g["pretraining"]["schedule"].setdefault("per_detector", {}).update(retinanet=edit))
+    assert _default()["pretraining"]["shared"]["faster_rcnn"] == "retinanet"
+    assert changed == {c.id for c in G.expand_cells(_default()) if c.detector in ("retinanet", "faster_rcnn")}
+    assert "synth/clean-0/retinanet/sssd/seed2" in changed and "synth/clean-0/faster_rcnn/baseline/seed0" in changed
 
 
 def test_a_teacher_edit_reaches_its_students():

@@ -427,7 +427,7 @@ def results_root(grid: dict) -> Path:
 
 def schedule_for(grid: dict, detector: str) -> dict:
     """The grid's schedule overrides for ``detector`` (None = keep the detector config's value)."""
-    sched = {k: grid["schedule"].get(k) for k in ("epochs", "batch_size", "lr")}
+    sched = {k: grid["schedule"].get(k) for k in ("epochs", "batch_size", "lr", "warmup_iters")}
     sched["amp"] = bool(grid["schedule"].get("amp", False))
     sched.update(grid["schedule"]["per_detector"].get(detector, {}))
     return sched

@@ -135,7 +135,10 @@ def _pretrained(grid: dict, cell: G.Cell) -> dict:
         return {"value": value}
     if value == G.PRETRAINING:
         pre = G.pretraining_cell(grid, cell)
-        return {"value": value, "cell": pre.id, "spec_hash": spec_hash(cell_spec(G.pretraining_grid(grid), pre))}
+        out = {"value": value, "cell": pre.id, "spec_hash": spec_hash(cell_spec(G.pretraining_grid(grid), pre))}
+        if grid["pretraining"]["class_layers"] != "fresh":  # absent when fresh: the hashes of before the key
+            out["class_layers"] = grid["pretraining"]["class_layers"]
+        return out
     path = Path(value)
     return {"value": value, "sha256": file_digest(path) if path.is_file() else None}
 
@@ -172,8 +175,13 @@ def cell_spec(grid: dict, cell: G.Cell, *, probes: bool | None = None) -> dict:
         },
         "pretrained_backbone": _pretrained(grid, cell),
         "method": {"entry": cell.method, "module": module, "params": params},
-        # amp appears only when on, so the hashes of fp32 cells are those of before the key existed
-        "schedule": {k: v for k, v in G.schedule_for(grid, cell.detector).items() if k != "amp" or v},
+        # amp appears only when on and warmup_iters only when set, so the hashes of cells that use
+        # neither are those of before the keys existed
+        "schedule": {
+            k: v
+            for k, v in G.schedule_for(grid, cell.detector).items()
+            if not (k == "amp" and not v) and not (k == "warmup_iters" and v is None)
+        },
         "probe": {"enabled": probe_on, **probe},
         "seed": cell.seed,
         "init_seed": init_seed(cell),

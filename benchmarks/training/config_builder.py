@@ -67,6 +67,19 @@ def _scale_schedule(cfg: Config, epochs: int) -> None:
             sched["T_max"] = max(1, round(sched["T_max"] * ratio))
 
 
+def _set_warmup(cfg: Config, iters: int) -> None:
+    """Make the iteration-based linear warm-up ``iters`` long (0 removes it)."""
+    scheds = cfg.param_scheduler if isinstance(cfg.param_scheduler, list) else [cfg.param_scheduler]
+    warm = [s for s in scheds if s.get("type") == "LinearLR" and not s.get("by_epoch", True)]
+    if not warm:
+        raise InputError(
+            "schedule.warmup_iters is set, but the detector config has no iteration-based LinearLR warm-up"
+        )
+    for s in warm:
+        s["end"] = iters
+    cfg.param_scheduler = [s for s in scheds if not (s in warm and iters == 0)]
+
+
 def _set_dataset(loader: ConfigDict, ann_file: Path, img_root: Path, classes: list[str]) -> None:
     ds = loader.dataset
     while "dataset" in ds and ds.get("type") in ("RepeatDataset", "ClassBalancedDataset"):
@@ -129,6 +142,8 @@ def build_cell_config(
         cfg.train_dataloader.batch_size = int(sched["batch_size"])
     if sched["lr"]:
         cfg.optim_wrapper.optimizer.lr = float(sched["lr"])
+    if sched.get("warmup_iters") is not None:
+        _set_warmup(cfg, int(sched["warmup_iters"]))
     cfg.train_cfg.val_interval = 10**6
     if sched.get("amp"):
         if device != "cuda":
@@ -144,7 +159,13 @@ def build_cell_config(
     if pretrained in ("none", G.PRETRAINING):
         cfg.model.backbone.init_cfg = None
         if pretrained == G.PRETRAINING:  # the whole detector, loaded over its fresh init (see train.py)
-            init_from = G.weights_file(grid, G.pretraining_cell(grid, cell))
+            pre_cell = G.pretraining_cell(grid, cell)
+            init_from = G.weights_file(grid, pre_cell)
+            if grid["pretraining"]["class_layers"] == "transfer":
+                source = class_names(G.dataset_dir(grid, pre_cell.dataset) / "train.json")
+                cfg.ndr_init_classes = dict(
+                    source=source, target=list(classes), source_detector=pre_cell.detector, detector=cell.detector
+                )
     elif pretrained != "default":
         if not Path(pretrained).is_file():
             raise InputError("pretrained_backbone checkpoint not found", path=pretrained)
