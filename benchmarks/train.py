@@ -45,12 +45,11 @@ def _class_transferred_weights(cfg, ckpt: Path) -> None:
     import torch
 
     from benchmarks.atomic import atomic_path
-    from benchmarks.training.class_transfer import rename_for, transfer_class_tensors
+    from benchmarks.training.class_transfer import transfer_class_tensors
 
     record = torch.load(cfg.ndr_init_from, map_location="cpu", weights_only=True)
     classes = cfg.ndr_init_classes
-    state = rename_for(record["state_dict"], classes["source_detector"], classes["detector"])
-    state, sliced = transfer_class_tensors(state, list(classes["source"]), list(classes["target"]))
+    state, sliced = transfer_class_tensors(record["state_dict"], list(classes["source"]), list(classes["target"]))
     out = ckpt / INIT_WEIGHTS
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(out) as tmp:

@@ -1,7 +1,7 @@
 """ELDET's overhead over the baseline: per iteration (alternating steps) or as whole cells.
 
     python -m benchmarks.speed.eldet_overhead --grid G.yaml --detector retinanet [--iters 20]
-    python -m benchmarks.speed.eldet_overhead --whole-cell [--detector retinanet] [--epochs 12]
+    python -m benchmarks.speed.eldet_overhead --whole-cell [--detector retinanet] [--epochs E]
 
 ``--whole-cell`` trains the baseline and the ELDET cell of the same default-like cell (synthetic
 set as the embedded default's, 40 % combined noise, from scratch) one after the other in this run
@@ -36,6 +36,7 @@ from pathlib import Path
 import yaml
 
 from benchmarks.errors import run_cli
+from benchmarks.speed.regime import default_regime
 
 
 def _setup(grid, cell_id):
@@ -72,7 +73,7 @@ def whole_cell(args) -> int:
             "pretrained_backbone": "none",
             "methods": {"baseline": {}, "eldet": {"params": PAPER_TIMING}},
             "schedule": {"epochs": args.epochs, "batch_size": 8, "lr": 0.001},
-            "probe": {"subset": 100},
+            "probe": {"subset": args.subset},
             "resources": {"threads": args.threads},
         }
         grid_file = tmp / "grid.yaml"
@@ -121,9 +122,20 @@ def main(argv=None) -> int:
     p.add_argument("--iters", type=int, default=20)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--whole-cell", action="store_true", help="train baseline and ELDET cells; ratio of their times")
-    p.add_argument("--epochs", type=int, default=12, help="--whole-cell: epochs per cell")
-    p.add_argument("--n-train", type=int, default=240, help="--whole-cell: training images (the default's)")
-    p.add_argument("--size", type=int, default=128, help="--whole-cell: image side (the default's)")
+    d = default_regime()
+    p.add_argument(
+        "--epochs", type=int, default=d["epochs"], help=f"--whole-cell: epochs per cell (default grid: {d['epochs']})"
+    )
+    p.add_argument(
+        "--n-train",
+        type=int,
+        default=d["n_train"],
+        help=f"--whole-cell: training images (default grid: {d['n_train']})",
+    )
+    p.add_argument("--size", type=int, default=d["size"], help=f"--whole-cell: image side (default grid: {d['size']})")
+    p.add_argument(
+        "--subset", type=int, default=d["subset"], help=f"--whole-cell: probed images (default grid: {d['subset']})"
+    )
     args = p.parse_args(argv)
     if args.whole_cell:
         return whole_cell(args)

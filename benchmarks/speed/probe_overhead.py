@@ -1,6 +1,9 @@
 """Cost of the per-epoch train-set probes: cell time with probes / without (target <= 1.10x).
 
-    python -m benchmarks.speed.probe_overhead [--detector retinanet] [--epochs 12] [--n-train 240] [--size 128]
+    python -m benchmarks.speed.probe_overhead [--detector retinanet] [--epochs E] [--n-train N] [--size S] [--subset K]
+
+The defaults are the embedded default grid's (``benchmarks/grids/default.yaml``: its ``synth`` set's
+training images and size, its schedule's epochs, its probe subset), read from the file.
 
 Builds a synthetic set like the embedded default's in a temporary directory, trains the same
 tiny cell twice in this run (probes on, probes off; same seed, same data) and prints both training
@@ -18,17 +21,22 @@ from pathlib import Path
 
 import yaml
 
+from benchmarks.speed.regime import default_regime
+
 REPO = Path(__file__).resolve().parents[2]
 TARGET = 1.10
 
 
 def main(argv=None) -> int:
+    d = default_regime()
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--detector", default="retinanet")
-    p.add_argument("--epochs", type=int, default=12)
-    p.add_argument("--n-train", type=int, default=240, help="training images (the default's)")
-    p.add_argument("--size", type=int, default=128, help="image side (the default's)")
-    p.add_argument("--subset", type=int, default=100, help="probed training images (the default grid's value)")
+    p.add_argument("--epochs", type=int, default=d["epochs"], help=f"epochs (default grid: {d['epochs']})")
+    p.add_argument("--n-train", type=int, default=d["n_train"], help=f"training images (default grid: {d['n_train']})")
+    p.add_argument("--size", type=int, default=d["size"], help=f"image side (default grid: {d['size']})")
+    p.add_argument(
+        "--subset", type=int, default=d["subset"], help=f"probed training images (default grid: {d['subset']})"
+    )
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

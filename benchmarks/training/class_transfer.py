@@ -43,28 +43,6 @@ CLASS_TENSORS: tuple[tuple[re.Pattern, str], ...] = tuple(
 )
 
 
-# Tensors that a detector starting from another detector's pretraining run (``pretraining.shared``)
-# finds under another name: GFL's classifier is FCOS's, renamed (same GN head convolutions before it;
-# both score classes with a sigmoid, GFL's target being the IoU-weighted quality of the box).
-RENAMED: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {
-    ("fcos", "gfl"): (("bbox_head.conv_cls.", "bbox_head.gfl_cls."),),
-}
-
-
-def rename_for(state_dict: dict, source_detector: str, detector: str) -> dict:
-    """``state_dict`` of ``source_detector``'s run with the tensors ``detector`` names otherwise renamed."""
-    renames = RENAMED.get((source_detector, detector), ())
-    if not renames:
-        return state_dict
-    out = {}
-    for name, tensor in state_dict.items():
-        for old, new in renames:
-            if name.startswith(old):
-                name = new + name[len(old) :]
-        out[name] = tensor
-    return out
-
-
 def layout_of(name: str) -> str | None:
     """The class layout of parameter ``name``, or None for a class-independent one."""
     for pattern, layout in CLASS_TENSORS:

@@ -163,9 +163,7 @@ def build_cell_config(
             init_from = G.weights_file(grid, pre_cell)
             if grid["pretraining"]["class_layers"] == "transfer":
                 source = class_names(G.dataset_dir(grid, pre_cell.dataset) / "train.json")
-                cfg.ndr_init_classes = dict(
-                    source=source, target=list(classes), source_detector=pre_cell.detector, detector=cell.detector
-                )
+                cfg.ndr_init_classes = dict(source=source, target=list(classes))
     elif pretrained != "default":
         if not Path(pretrained).is_file():
             raise InputError("pretrained_backbone checkpoint not found", path=pretrained)
