@@ -36,11 +36,22 @@ def _run(grid_path: Path) -> str:
 
 
 def _kill_after_first_epoch(grid_path: Path, cdir: Path) -> None:
-    """Start the cell and SIGKILL it once mmengine has recorded the epoch-1 checkpoint."""
+    """Start the cell and SIGKILL it once epoch 1 is fully recorded: mmengine's checkpoint and, written
+    by the cost hook right after it (the last hook of the epoch), the cost record."""
     proc = subprocess.Popen(_cmd(grid_path), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     marker = cdir / "checkpoint" / "last_checkpoint"
+    cost = cdir / "checkpoint" / "cost_partial.json"
+
+    def recorded() -> bool:
+        if not (marker.is_file() and marker.read_text().strip().endswith("epoch_1.pth") and cost.is_file()):
+            return False
+        try:
+            return json.loads(cost.read_text()).get("epochs_done", 0) >= 1
+        except ValueError:  # never half-written (atomic), but be safe against a torn read
+            return False
+
     deadline = time.time() + 600
-    while not (marker.is_file() and marker.read_text().strip().endswith("epoch_1.pth")):
+    while not recorded():
         assert proc.poll() is None, "training ended before the first checkpoint"
         assert time.time() < deadline, "no checkpoint after 600 s"
         time.sleep(0.05)
