@@ -40,8 +40,8 @@ INIT_WEIGHTS = "init_weights.pth"  # the pretraining weights with the cell's cla
 
 
 def _class_transferred_weights(cfg, ckpt: Path) -> None:
-    """The pretraining weights with their class layers cut to the cell's classes, written once into
-    the cell's checkpoint directory (a fresh start clears it, so it always matches the spec)."""
+    """The pretraining weights with their class layers cut to the cell's classes, written into the
+    cell's checkpoint directory at each fresh start (never on a resume, which loads its own checkpoint)."""
     import torch
 
     from benchmarks.atomic import atomic_path

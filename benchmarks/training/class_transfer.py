@@ -4,8 +4,9 @@ The embedded default's source set has ten shape classes and its target set the f
 as ImageNet's classes contain VOC's. Loading the source detector with ``strict=False`` keeps every
 class-count-dependent tensor at its fresh init, so the fine-tuned detector must relearn five classes
 it already separates; keeping the source rows of the shared classes instead starts the cell where
-an ImageNet-pretrained detector on VOC starts: able to detect at epoch 1, so that the train-set
-curves show early learning and then memorization within the schedule (issue 18).
+an ImageNet-pretrained detector on VOC starts: able to detect at epoch 1, so that under label noise
+its clean-label train AP can peak early and then fall as it memorizes (issue 18; the early-learning
+phase of the shared classes then lies in the pretraining run, not in the cell's curves).
 
 Each class-dependent tensor has one of three layouts along its first dimension, by head:
 
