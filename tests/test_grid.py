@@ -200,6 +200,22 @@ def test_a_teacher_is_a_cell_of_the_grid_with_the_students_dataset_and_seed():
     assert G.weights_file(own, student).name == "weights.pth"
 
 
+def test_a_fixed_teacher_seed_serves_every_student_seed_and_must_be_a_cell():
+    entry = {"method": "baseline", "teacher": {"detector": "retinanet", "noise": "clean-0", "seed": 0}}
+    g = G.validate_grid(minimal(methods={"baseline": {}, "kd": entry}))
+    for seed in (0, 1):
+        student = G.parse_cell_id(g, f"synth/combined-0.4/deformable_detr/kd/seed{seed}")
+        assert G.teacher_cell(g, student).id == "synth/clean-0/retinanet/baseline/seed0"
+    # the teacher's seed is part of the student's spec: seed 1's student names seed 0's teacher hash
+    from benchmarks.grids import spec as S
+
+    spec = S.cell_spec(g, G.parse_cell_id(g, "synth/combined-0.4/deformable_detr/kd/seed1"))
+    assert spec["teacher"]["cell"] == "synth/clean-0/retinanet/baseline/seed0"
+    missing = {"method": "baseline", "teacher": {"detector": "retinanet", "noise": "clean-0", "seed": 5}}
+    with pytest.raises(InputError, match="needs teacher synth/clean-0/retinanet/baseline/seed5"):
+        G.validate_grid(minimal(methods={"baseline": {}, "kd": missing}))
+
+
 def test_a_teacher_outside_the_grid_is_rejected():
     methods = {
         "baseline": {"noise": ["combined-0.4"]},

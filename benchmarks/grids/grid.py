@@ -325,7 +325,8 @@ def expand_cells(grid: dict) -> list[Cell]:
 
 
 def teacher_cell(grid: dict, cell: Cell) -> Cell | None:
-    """The teacher cell a student cell distils from (same dataset and seed), or None."""
+    """The teacher cell a student cell distils from (same dataset; the student's seed unless the
+    teacher entry fixes one), or None."""
     teacher = grid["methods"][cell.method].get("teacher")
     if not teacher:
         return None
@@ -333,7 +334,8 @@ def teacher_cell(grid: dict, cell: Cell) -> Cell | None:
     if teacher.get("noise"):
         noise, rate_text = teacher["noise"].rsplit("-", 1)
         rate = float(rate_text)
-    return Cell(cell.dataset, noise, rate, teacher["detector"], teacher.get("method") or "baseline", cell.seed)
+    seed = cell.seed if teacher.get("seed") is None else int(teacher["seed"])
+    return Cell(cell.dataset, noise, rate, teacher["detector"], teacher.get("method") or "baseline", seed)
 
 
 PRETRAINING = "pretraining"  # the pretrained_backbone value that selects the grid's own stage

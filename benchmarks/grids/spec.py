@@ -212,10 +212,11 @@ def cell_grid(grid: dict, cell: G.Cell) -> dict:
         n for n in grid["noise"] if any(f"{n['type']}-{G.format_rate(n['rate'])}" == c.setting for c in cells)
     ]
     sub["detectors"] = [d for d in grid["detectors"] if any(c.detector == d for c in cells)]
-    # each entry scoped to its one cell (a method is never its own teacher: one entry per cell)
+    # each entry scoped to its one cell (a method is never its own teacher: one entry per cell), on
+    # that cell's seed (a teacher may have a fixed seed of its own)
     sub["methods"] = {
         c.method: {**copy.deepcopy(grid["methods"][c.method]), "detectors": None, "noise": None,
-                   "cells": [f"{c.detector}/{c.setting}"], "seeds": None}
+                   "cells": [f"{c.detector}/{c.setting}"], "seeds": None if c.seed == cell.seed else [c.seed]}
         for c in cells
     }  # fmt: skip
     sub["seeds"] = [cell.seed]

@@ -20,6 +20,7 @@ from benchmarks.grids.spec import init_seed, probes_enabled
 from benchmarks.methods import MethodContext, get_method, resolve_params
 from benchmarks.methods.common.plugin import add_hook, register
 from benchmarks.seeding import derive_seed
+from benchmarks.training.config_text import format_once
 from benchmarks.training.live_logging import vis_backends
 
 HOOK_MODULE = "benchmarks.training.hooks"
@@ -264,4 +265,4 @@ def build_cell_config(
         spec_hash=identity["spec_hash"] if identity else None,
         cell_hash=identity["cell_hash"] if identity else None,
     )
-    return cfg
+    return format_once(cfg)

@@ -88,14 +88,19 @@ def choose_subset(coco: dict, size: int, seed: int) -> set[int]:
 
 
 def build_subset_loader(runner, ann_file, img_root: str, classes, pipeline: list, batch_size: int):
-    """A test-mode, unshuffled loader over an annotation file (probe, matching and label hooks)."""
+    """A test-mode, unshuffled loader over an annotation file (probe, matching and label hooks).
+
+    The sampler's seed is fixed (it orders nothing when unshuffled): with ``seed=None`` mmengine
+    draws one from numpy's global generator, which would shift every later augmentation draw, so a
+    probed cell would train on other flips than the same cell unprobed.
+    """
     return runner.build_dataloader(
         dict(
             batch_size=batch_size,
             num_workers=0,
             persistent_workers=False,
             drop_last=False,
-            sampler=dict(type="DefaultSampler", shuffle=False),
+            sampler=dict(type="DefaultSampler", shuffle=False, seed=0),
             dataset=dict(
                 type="CocoDataset",
                 data_root="",

@@ -30,28 +30,36 @@ def predict_coco(model, batches, cat_ids: list[int], *, score_thr: float = 0.0) 
     """Detections ``{image_id, category_id, bbox: [x, y, w, h], score}`` for every image.
 
     ``batches`` is a dataloader or any iterable of its collated batches (the probes keep theirs in
-    memory); ``cat_ids[label]`` is the category id of detector label ``label``.
+    memory); ``cat_ids[label]`` is the category id of detector label ``label``. Iterating a
+    dataloader draws its base seed from torch's global generator, so the pass runs on a fork of it:
+    a hook that predicts mid-training leaves the training stream as it found it.
     """
     cat_of_label = np.asarray(cat_ids, dtype=np.int64)
     was_training = model.training
     model.eval()
     dets: list[dict] = []
     try:
-        for batch in batches:
-            for sample in model.test_step(batch):
-                inst = sample.pred_instances
-                boxes = inst.bboxes.detach().cpu().numpy().astype(np.float64)
-                scores = inst.scores.detach().cpu().numpy().astype(np.float64)
-                labels = inst.labels.detach().cpu().numpy().astype(np.int64)
-                keep = scores > score_thr
-                boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
-                xywh = np.column_stack([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]]).round(2)
-                img_id = int(sample.img_id)
-                cats = cat_of_label[labels]
-                dets.extend(
-                    {"image_id": img_id, "category_id": int(c), "bbox": b.tolist(), "score": round(float(s), 5)}
-                    for b, s, c in zip(xywh, scores, cats)
-                )
+        with torch.random.fork_rng(devices=[]):
+            _predict_into(dets, model, batches, cat_of_label, score_thr)
     finally:
         model.train(was_training)
     return dets
+
+
+def _predict_into(dets: list, model, batches, cat_of_label: np.ndarray, score_thr: float) -> None:
+    """Append the detections of every image in ``batches`` to ``dets``."""
+    for batch in batches:
+        for sample in model.test_step(batch):
+            inst = sample.pred_instances
+            boxes = inst.bboxes.detach().cpu().numpy().astype(np.float64)
+            scores = inst.scores.detach().cpu().numpy().astype(np.float64)
+            labels = inst.labels.detach().cpu().numpy().astype(np.int64)
+            keep = scores > score_thr
+            boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
+            xywh = np.column_stack([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]]).round(2)
+            img_id = int(sample.img_id)
+            cats = cat_of_label[labels]
+            dets.extend(
+                {"image_id": img_id, "category_id": int(c), "bbox": b.tolist(), "score": round(float(s), 5)}
+                for b, s, c in zip(xywh, scores, cats)
+            )
