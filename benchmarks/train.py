@@ -251,10 +251,13 @@ def _train(argv=None) -> int:
             flush=True,
         )
 
+    from benchmarks.training.gc_policy import frozen_startup_objects
+
     t_start = time.perf_counter()
     runner = Runner.from_cfg(cfg)
     try:
-        runner.train()
+        with frozen_startup_objects():
+            runner.train()
     except TrainingDiverged as exc:
         print(f"error: {exc}; no metrics.json written (checkpoints of earlier epochs kept in {ckpt})", file=sys.stderr)
         return EXIT_DIVERGED
