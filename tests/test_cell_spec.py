@@ -65,10 +65,16 @@ def test_an_epoch_edit_for_one_detector_changes_its_cells_only():
 
 def test_a_pretraining_edit_reaches_the_detectors_that_share_the_run():
     edit = {"epochs": 3}
-    changed = _changed(lambda g: g["pretraining"]["schedule"].setdefault("per_detector", {}).update(retinanet=edit))
-    assert _default()["pretraining"]["shared"]["faster_rcnn"] == "retinanet"
-    assert changed == {c.id for c in G.expand_cells(_default()) if c.detector in ("retinanet", "faster_rcnn")}
-    assert "synth/clean-0/retinanet/sssd/seed2" in changed and "synth/clean-0/faster_rcnn/baseline/seed0" in changed
+    per_detector = lambda g: g["pretraining"]["schedule"].setdefault("per_detector", {})  # noqa: E731
+    changed = _changed(lambda g: per_detector(g).update(deformable_detr=edit))
+    assert _default()["pretraining"]["shared"]["dino"] == "deformable_detr"
+    assert changed == {c.id for c in G.expand_cells(_default()) if c.detector in ("deformable_detr", "dino")}
+    assert (
+        "synth/combined-0.4/deformable_detr/od_detr/seed2" in changed and "synth/clean-0/dino/baseline/seed0" in changed
+    )
+    # a run of its own: Faster R-CNN's edit reaches Faster R-CNN's cells only
+    changed = _changed(lambda g: per_detector(g).update(faster_rcnn=edit))
+    assert changed == {c.id for c in G.expand_cells(_default()) if c.detector == "faster_rcnn"}
 
 
 def test_a_teacher_edit_reaches_its_students():

@@ -35,13 +35,13 @@ def test_dry_run_of_the_default_grid_lists_every_cell(tmp_path):
     out = run([*SNAKEMAKE, "-n", "--quiet", "rules", "--config", f"results_dir={tmp_path}"])
     assert out.returncode == 0, out.stderr
     text = out.stdout + out.stderr
-    # 5 pretraining runs (retinanet, fcos, gfl, deformable_detr, gfl_r101); baseline: 6 detectors x
+    # 6 pretraining runs (retinanet, fcos, faster_rcnn, gfl, deformable_detr, gfl_r101); baseline: 6 detectors x
     # (clean, combined-0.4) on seed 0 + gfl_r101 clean (BCKD's one teacher), and seeds 1-2 of the 5
     # paired baselines (10); seeds 0-2 of eldet, adele, orsod on retinanet and fcos (18), of bckd, sssd,
-    # dn_detr, od_detr (12): 5 + 13 + 10 + 18 + 12 = 58
-    assert any(line.split()[:2] == ["train_cell", "58"] for line in text.splitlines()), text
-    # the 5 pretraining runs' weights and the one gfl_r101 teacher cell's (seed 0, for all 3 students)
-    assert any(line.split()[:2] == ["export_weights", "6"] for line in text.splitlines()), text
+    # dn_detr, od_detr (12): 6 + 13 + 10 + 18 + 12 = 59
+    assert any(line.split()[:2] == ["train_cell", "59"] for line in text.splitlines()), text
+    # the 6 pretraining runs' weights and the one gfl_r101 teacher cell's (seed 0, for all 3 students)
+    assert any(line.split()[:2] == ["export_weights", "7"] for line in text.splitlines()), text
     assert any(line.split()[:2] == ["corrupt", "1"] for line in text.splitlines()), text
     assert any(line.split()[:2] == ["dataset", "2"] for line in text.splitlines()), text  # synth + its source set
     assert list(tmp_path.iterdir()) == []  # a dry run writes no file (no job can read a planner's file)
