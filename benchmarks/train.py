@@ -251,12 +251,13 @@ def _train(argv=None) -> int:
             flush=True,
         )
 
+    from benchmarks.training import uninit_fill
     from benchmarks.training.gc_policy import frozen_startup_objects
 
     t_start = time.perf_counter()
     runner = Runner.from_cfg(cfg)
     try:
-        with frozen_startup_objects():
+        with frozen_startup_objects(), uninit_fill.without_uninitialized_fill():
             runner.train()
     except TrainingDiverged as exc:
         print(f"error: {exc}; no metrics.json written (checkpoints of earlier epochs kept in {ckpt})", file=sys.stderr)

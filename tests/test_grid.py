@@ -37,6 +37,7 @@ def test_defaults_are_filled_from_the_schema():
         "enabled": True,
         "interval": 1,
         "subset": 200,
+        "batch_size": None,
         "iou_tau": 0.5,
         "ema_decay": 0.9996,
         "ema_tau": 2000.0,

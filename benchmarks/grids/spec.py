@@ -160,7 +160,8 @@ def cell_spec(grid: dict, cell: G.Cell, *, probes: bool | None = None) -> dict:
             "beta": c["beta"],
         }
     probe_on = probes_enabled(grid, cell, probes)
-    probe = {k: grid["probe"][k] for k in sorted(grid["probe"]) if k != "enabled"} if probe_on else {}
+    # a null option is left out, so an option added with a null default keeps existing cells' hashes
+    probe = {k: v for k, v in sorted(grid["probe"].items()) if k != "enabled" and v is not None} if probe_on else {}
     teacher = G.teacher_cell(grid, cell)
     spec = {
         "version": SPEC_VERSION,

@@ -4,8 +4,10 @@
     python -m benchmarks.speed.eldet_overhead --whole-cell [--detector retinanet] [--epochs E]
 
 ``--whole-cell`` trains the baseline and the ELDET cell of the same default-like cell (synthetic
-set as the embedded default's, 40 % combined noise, from scratch) one after the other in this run
-and prints both training times (cost.json, probes included) and their ratio, last. ELDET runs at
+set as the embedded default's, 40 % combined noise, from scratch) side by side, one core each, as
+``all`` runs its cells (``benchmarks.speed.paired_cells``: a drifting machine slows both alike),
+``--repeats`` times, and prints both training times (cost.json, probes included) and the median of
+the per-repeat ratios, last. ELDET runs at
 the paper setting: both parts, ``kd_interval`` 1, and the parts on no later than the rebuttal's VOC
 mean transition epochs (CA 3.92, GTBA 8.67 of 12: cutoffs and fallbacks at 0.33 / 0.72 of the
 schedule, so a curve that does not bend on the tiny set still switches its part on where the
@@ -33,9 +35,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
-
 from benchmarks.errors import run_cli
+from benchmarks.speed.paired_cells import Side, format_times, median_ratio, ratios, run_side_by_side
 from benchmarks.speed.regime import default_regime
 
 
@@ -60,26 +61,23 @@ PAPER_TIMING = {"cutoff_ca": 0.33, "fallback_ca": 0.33, "cutoff_gtba": 0.72, "fa
 
 
 def whole_cell(args) -> int:
-    """Train baseline and ELDET cells of one temporary grid; print their times and the ratio last."""
+    """Train the baseline and ELDET cells of one temporary grid side by side; print times and the ratio last."""
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         synth = {"seed": 0, "n_train": args.n_train, "n_val": 16, "size": args.size, "classes": 5}
         grid = {
             "name": "eldetbench",
-            "results_dir": str(tmp / "results"),
             "datasets": {"synth": {"source": "synthetic", "synthetic": synth}},
             "noise": [{"type": "combined", "rate": 0.4}],
             "detectors": [args.detector],
             "pretrained_backbone": "none",
             "methods": {"baseline": {}, "eldet": {"params": PAPER_TIMING}},
             "schedule": {"epochs": args.epochs, "batch_size": 8, "lr": 0.001},
-            "probe": {"subset": args.subset},
+            "probe": {"subset": args.subset, "batch_size": args.probe_batch_size},
             "resources": {"threads": args.threads},
         }
-        grid_file = tmp / "grid.yaml"
-        grid_file.write_text(yaml.safe_dump(grid))
-        data = tmp / "results" / "eldetbench" / "data" / "synth"
-        run = dict(check=True, cwd=REPO)
+        data = tmp / "data" / "synth"
+        run = dict(check=True, cwd=REPO, stdout=subprocess.DEVNULL)
         subprocess.run(
             [sys.executable, "-m", "benchmarks.data.synthetic", "--out", str(data / "clean"), "--seed", "0",
              "--n-train", str(args.n_train), "--n-val", "16", "--size", str(args.size), "--classes", "5"], **run,
@@ -90,27 +88,30 @@ def whole_cell(args) -> int:
              "--out", str(noisy / "train.json"), "--noise", "combined", "--rate", "0.4", "--seed", "0",
              "--manifest", str(noisy / "manifest.csv"), "--stats", str(noisy / "stats.json")], **run,
         )  # fmt: skip
-        seconds = {}
-        for method in ("baseline", "eldet"):
-            cell = f"synth/combined-0.4/{args.detector}/{method}/seed0"
-            subprocess.run(
-                [sys.executable, "-m", "benchmarks.train", "--grid", str(grid_file), "--cell", cell, "--fresh"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **run,
-            )  # fmt: skip
-            cdir = tmp / "results" / "eldetbench" / "runs" / cell
-            cost = json.loads((cdir / "cost.json").read_text())
-            state = json.loads((cdir / "method_state.json").read_text()) if method == "eldet" else {}
-            seconds[method] = (float(cost["train_seconds"]), float(cost["probe_seconds"]), state)
-    (b, b_probe, _), (e, e_probe, state) = seconds["baseline"], seconds["eldet"]
+        cells = {m: f"synth/combined-0.4/{args.detector}/{m}/seed0" for m in ("baseline", "eldet")}
+        sides = (Side("baseline", cells["baseline"]), Side("eldet", cells["eldet"]))
+        res = run_side_by_side(tmp, grid, tmp / "data", sides, repeats=args.repeats, threads=args.threads)
+        state = json.loads((res["eldet"].cell_dir / "method_state.json").read_text())
+    r = ratios(res, "eldet", "baseline")
     on = {task: (d or {}).get("switch_on_epoch") for task, d in state.get("tasks", {}).items()}
-    print(f"tiny {args.detector}, {args.n_train} images of {args.size} px, {args.epochs} epochs, 40 % combined noise")
-    print(f"  baseline: {b:8.1f} s (probes {b_probe:.1f} s)")
-    print(f"  eldet:    {e:8.1f} s (probes {e_probe:.1f} s; parts on from epochs {on})")
-    print(f"  whole-cell ratio: {e / b:.3f}x (target <= {WHOLE_CELL_TARGET}x)")
+    print(
+        f"tiny {args.detector}, {args.n_train} images of {args.size} px, {args.epochs} epochs, 40 % combined noise, "
+        f"{args.threads} thread(s) per cell, {args.repeats} side-by-side pair(s)"
+    )
+    print(
+        f"  baseline: {format_times(res['baseline'].train_seconds)} (probes {format_times(res['baseline'].probe_seconds)})"
+    )
+    print(
+        f"  eldet:    {format_times(res['eldet'].train_seconds)} (probes {format_times(res['eldet'].probe_seconds)}; "
+        f"parts on from epochs {on})"
+    )
+    print(f"  per-pair ratios: {', '.join(f'{x:.3f}' for x in r)}")
+    print(f"  whole-cell ratio: {median_ratio(r):.3f}x (target <= {WHOLE_CELL_TARGET}x)")
     return 0
 
 
 def main(argv=None) -> int:
+    d = default_regime()
     p = argparse.ArgumentParser(
         prog="python -m benchmarks.speed.eldet_overhead",
         description=__doc__.split("\n\n")[0],
@@ -120,9 +121,9 @@ def main(argv=None) -> int:
     p.add_argument("--detector", default="retinanet")
     p.add_argument("--setting", default="combined-0.4")
     p.add_argument("--iters", type=int, default=20)
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=int, default=d["threads"], help=f"threads per cell (default grid: {d['threads']})")
+    p.add_argument("--repeats", type=int, default=2, help="--whole-cell: side-by-side pairs to run (default 2)")
     p.add_argument("--whole-cell", action="store_true", help="train baseline and ELDET cells; ratio of their times")
-    d = default_regime()
     p.add_argument(
         "--epochs", type=int, default=d["epochs"], help=f"--whole-cell: epochs per cell (default grid: {d['epochs']})"
     )
@@ -137,6 +138,7 @@ def main(argv=None) -> int:
         "--subset", type=int, default=d["subset"], help=f"--whole-cell: probed images (default grid: {d['subset']})"
     )
     args = p.parse_args(argv)
+    args.probe_batch_size = d["probe_batch_size"]
     if args.whole_cell:
         return whole_cell(args)
     if not args.grid:

@@ -1,26 +1,28 @@
 """Cost of the per-epoch train-set probes: cell time with probes / without (target <= 1.10x).
 
-    python -m benchmarks.speed.probe_overhead [--detector retinanet] [--epochs E] [--n-train N] [--size S] [--subset K]
+    python -m benchmarks.speed.probe_overhead [--detector retinanet] [--epochs E] [--n-train N]
+        [--size S] [--subset K] [--probe-batch B] [--threads T] [--repeats R]
 
 The defaults are the embedded default grid's (``benchmarks/grids/default.yaml``: its ``synth`` set's
-training images and size, its schedule's epochs, its probe subset), read from the file.
+training images and size, its schedule's epochs, its probe subset and batch, its threads per
+cell), read from the file.
 
-Builds a synthetic set like the embedded default's in a temporary directory, trains the same
-tiny cell twice in this run (probes on, probes off; same seed, same data) and prints both training
-times (cost.json's train_seconds, which include the probes) and their ratio.
+Builds a synthetic set like the embedded default's in a temporary directory and trains the same
+tiny cell with probes and with ``--no-probes`` side by side, one core each, as ``all`` runs its
+cells (``benchmarks.speed.paired_cells``: a drifting machine slows both alike), ``--repeats``
+times. Prints both training times (cost.json's train_seconds, which include the probes) and the
+median of the per-repeat ratios, last.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-import yaml
-
+from benchmarks.speed.paired_cells import Side, format_times, median_ratio, ratios, run_side_by_side
 from benchmarks.speed.regime import default_regime
 
 REPO = Path(__file__).resolve().parents[2]
@@ -37,42 +39,46 @@ def main(argv=None) -> int:
     p.add_argument(
         "--subset", type=int, default=d["subset"], help=f"probed training images (default grid: {d['subset']})"
     )
+    p.add_argument("--threads", type=int, default=d["threads"], help=f"threads per cell (default grid: {d['threads']})")
+    p.add_argument(
+        "--probe-batch",
+        type=int,
+        default=d["probe_batch_size"],
+        help=f"images per probe inference batch (default grid: {d['probe_batch_size']}; 0 = the val loader's)",
+    )
+    p.add_argument("--repeats", type=int, default=2, help="side-by-side pairs to run (default 2)")
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         grid = {
             "name": "probebench",
-            "results_dir": str(tmp / "results"),
             "datasets": {
                 "synth": {"source": "synthetic", "synthetic": {"n_train": args.n_train, "n_val": 16, "size": args.size}}
             },
             "detectors": [args.detector],
             "schedule": {"epochs": args.epochs},
-            "probe": {"subset": args.subset},
+            "probe": {"subset": args.subset, "batch_size": args.probe_batch or None},
         }
-        grid_file = tmp / "grid.yaml"
-        grid_file.write_text(yaml.safe_dump(grid))
-        data = tmp / "results" / "probebench" / "data" / "synth" / "clean"
-        s = {"seed": 0, "n_train": args.n_train, "n_val": 16}
+        data = tmp / "data"
         subprocess.run(
-            [sys.executable, "-m", "benchmarks.data.synthetic", "--out", str(data), "--seed", "0",
-             "--n-train", str(s["n_train"]), "--n-val", str(s["n_val"]), "--size", str(args.size), "--classes", "5"],
-            check=True, cwd=REPO,
+            [sys.executable, "-m", "benchmarks.data.synthetic", "--out", str(data / "synth" / "clean"), "--seed", "0",
+             "--n-train", str(args.n_train), "--n-val", "16", "--size", str(args.size), "--classes", "5"],
+            check=True, cwd=REPO, stdout=subprocess.DEVNULL,
         )  # fmt: skip
         cell = f"synth/clean-0/{args.detector}/baseline/seed0"
-        times = {}
-        for label, extra in (("with probes", []), ("without probes", ["--no-probes"])):
-            subprocess.run(
-                [sys.executable, "-m", "benchmarks.train", "--grid", str(grid_file), "--cell", cell, "--fresh", *extra],
-                check=True, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            )  # fmt: skip
-            cost = json.loads((tmp / "results" / "probebench" / "runs" / cell / "cost.json").read_text())
-            times[label] = (cost["train_seconds"], cost["probe_seconds"])
-    (w, probe_s), (wo, _) = times["with probes"], times["without probes"]
-    ratio = w / wo
-    print(f"tiny {args.detector}, {args.n_train} train images, {args.epochs} epochs, {args.subset} probed images/epoch")
-    print(f"  with probes:    {w:8.1f} s (of which probes {probe_s:.1f} s)")
-    print(f"  without probes: {wo:8.1f} s")
+        sides = (Side("with probes", cell), Side("without probes", cell, ("--no-probes",)))
+        res = run_side_by_side(tmp, grid, data, sides, repeats=args.repeats, threads=args.threads)
+    r = ratios(res, "with probes", "without probes")
+    ratio = median_ratio(r)
+    print(
+        f"tiny {args.detector}, {args.n_train} train images, {args.epochs} epochs, {args.subset} probed images/epoch "
+        f"(batch {args.probe_batch or 'of the val loader'}), "
+        f"{args.threads} thread(s) per cell, {args.repeats} side-by-side pair(s)"
+    )
+    print(f"  with probes:    {format_times(res['with probes'].train_seconds)} "
+          f"(of which probes {format_times(res['with probes'].probe_seconds)})")  # fmt: skip
+    print(f"  without probes: {format_times(res['without probes'].train_seconds)}")
+    print(f"  per-pair ratios: {', '.join(f'{x:.3f}' for x in r)}")
     print(f"  ratio: {ratio:.3f}x (target <= {TARGET}x: {'OK' if ratio <= TARGET else 'OVER'})")
     return 0
 

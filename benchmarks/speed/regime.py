@@ -10,7 +10,7 @@ DEFAULT_GRID = Path(__file__).resolve().parents[2] / "benchmarks" / "grids" / "d
 
 
 def default_regime() -> dict:
-    """The default grid's training images, image side, epochs and probe subset."""
+    """The default grid's training images, image side, epochs, probe subset and batch, threads per cell."""
     grid = yaml.safe_load(DEFAULT_GRID.read_text())
     synth = grid["datasets"]["synth"]["synthetic"]
     return {
@@ -18,4 +18,6 @@ def default_regime() -> dict:
         "size": int(synth["size"]),
         "epochs": int(grid["schedule"]["epochs"]),
         "subset": int(grid["probe"]["subset"]),
+        "probe_batch_size": grid["probe"].get("batch_size"),
+        "threads": int(grid.get("resources", {}).get("threads", 2)),
     }

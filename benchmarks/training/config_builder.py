@@ -202,6 +202,7 @@ def build_cell_config(
     method = get_method(G.method_module(grid, cell.method))
     probe = grid["probe"]
     if probes_enabled(grid, cell, probes):
+        probe_batch = int(probe.get("batch_size") or cfg.ndr_val_dataloader.batch_size)
         hooks.append(
             dict(
                 type="TrainSetProbeHook",
@@ -215,7 +216,7 @@ def build_cell_config(
                 iou_tau=float(probe["iou_tau"]),
                 out_csv=str(cdir / "checkpoint" / "probe_partial.csv"),
                 pipeline=cfg.ndr_val_dataloader.dataset.pipeline,
-                batch_size=int(cfg.ndr_val_dataloader.batch_size),
+                batch_size=probe_batch,
             )
         )
         if det.family == "detr":  # DN-DETR's IS and OD-DETR's consistency, for every DETR-family cell
@@ -229,7 +230,7 @@ def build_cell_config(
                     subset_seed=derive_seed(cell.dataset, cell.setting, "probe-subset"),
                     pipeline=cfg.ndr_val_dataloader.dataset.pipeline,
                     subset_file=str(cdir / "checkpoint" / "matching_subset.json"),
-                    batch_size=int(cfg.ndr_val_dataloader.batch_size),
+                    batch_size=probe_batch,
                     ema_decay=float(probe["ema_decay"]),
                     ema_tau=float(probe["ema_tau"]),
                 )

@@ -48,8 +48,8 @@ def align_scale(student: Tensor, teacher: Tensor, eps: float = 1e-6) -> Tensor:
     CrossKD's ``align_scale``: the teacher's head layers expect the teacher's feature statistics.
     """
     dims = (0, 2, 3)
-    s_mean, s_std = student.mean(dim=dims, keepdim=True), student.std(dim=dims, keepdim=True)
-    t_mean, t_std = teacher.mean(dim=dims, keepdim=True), teacher.std(dim=dims, keepdim=True)
+    s_std, s_mean = torch.std_mean(student, dim=dims, keepdim=True)  # one pass for both (unbiased std)
+    t_std, t_mean = torch.std_mean(teacher, dim=dims, keepdim=True)
     return (student - s_mean) / (s_std + eps) * t_std + t_mean
 
 
@@ -104,17 +104,24 @@ def _predict(head, cls_feat: Tensor, reg_feat: Tensor, level: int) -> tuple:
     raise TypeError(f"ELDET: unsupported dense head {name}")
 
 
-def split_forward(head, feats: tuple[Tensor, ...], split: int) -> tuple[tuple, list, list]:
+def split_forward(head, feats: tuple[Tensor, ...], split: int, *, reg: bool = True) -> tuple[tuple, list, list]:
     """``head.forward(feats)`` plus the held cls/reg features of every level.
 
     Returns ``(outs, cls_holds, reg_holds)`` where ``outs`` is what ``head.forward`` returns (a tuple
     of per-level lists), so ``head.loss_by_feat(*outs, ...)`` gives the detector's usual losses.
+    ``reg=False`` runs the classification branch alone (a teacher that serves only the cls part
+    needs its logits and cls features, nothing of its box branch): ``outs`` is then ``(cls_scores,)``
+    and the reg holds are None.
     """
     per_level, cls_holds, reg_holds = [], [], []
     for level, x in enumerate(feats):
         cls_feat, cls_hold = _branch(head.cls_convs, x, split)
-        reg_feat, reg_hold = _branch(head.reg_convs, x, split)
-        per_level.append(_predict(head, cls_feat, reg_feat, level))
+        if reg:
+            reg_feat, reg_hold = _branch(head.reg_convs, x, split)
+            per_level.append(_predict(head, cls_feat, reg_feat, level))
+        else:
+            reg_hold = None
+            per_level.append((_predict_cls(head, cls_feat),))
         cls_holds.append(cls_hold)
         reg_holds.append(reg_hold)
     outs = tuple(list(t) for t in zip(*per_level))
@@ -365,7 +372,7 @@ class ELDETDenseMixin(ELDETMixin):
             tasks = [t for t in TASKS if on[t] and self.eldet_teacher_index(t) == index]
             with torch.no_grad():
                 t_x = teacher.extract_feat(batch_inputs)
-                t_outs, t_cls_h, t_reg_h = split_forward(teacher.bbox_head, t_x, split)
+                t_outs, t_cls_h, t_reg_h = split_forward(teacher.bbox_head, t_x, split, reg="loc" in tasks)
                 t_logits = flatten_logits(teacher.bbox_head, t_outs[0])
             c_cls, c_reg = cross_forward(
                 teacher.bbox_head, s_cls_h, s_reg_h, t_cls_h, t_reg_h, split, cls="cls" in tasks, reg="loc" in tasks
