@@ -2,7 +2,7 @@
 
 Batching is a cost choice, not a measurement choice: the synthetic images share one size, so no
 padding differs between batches, and the probe rows of a cell probed in one batch equal those of
-the same cell probed eight images at a time. A null batch keeps every existing cell's identity.
+the same cell probed eight images at a time (to float noise: a few 1e-6 in the default's run). A null batch keeps every existing cell's identity.
 """
 
 from __future__ import annotations
@@ -88,4 +88,6 @@ def test_one_batched_pass_scores_what_batches_of_eight_score(tmp_path):
     for ra, rb in zip(a, b):
         assert ra["loss"] == rb["loss"]  # the same training
         for k in metrics:
-            assert ra[k] == rb[k], (ra["epoch"], k)
+            # the batched convolution may differ in the last float bits, which can move a detection
+            # score's 5th decimal: the default's full run saw differences up to 3e-6
+            assert float(ra[k]) == pytest.approx(float(rb[k]), abs=1e-5), (ra["epoch"], k)
