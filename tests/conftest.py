@@ -67,6 +67,22 @@ def tiny_grid(tmp_path_factory) -> Path:
     return path
 
 
+def final_weights(grid_path: Path, cell: str, extra: list[str] | tuple[str, ...] = ()) -> dict:
+    """Train ``cell`` of the grid afresh in this process (``benchmarks.train`` plus ``extra``
+    arguments) and return the state dict of its last checkpoint."""
+    import torch
+
+    from benchmarks.errors import run_cli
+    from benchmarks.grids import grid as G
+    from benchmarks.train import main
+
+    assert run_cli(main, ["--grid", str(grid_path), "--cell", cell, "--fresh", *extra]) == 0
+    grid = G.load_grid(grid_path)
+    ckpt = G.cell_dir(grid, G.parse_cell_id(grid, cell)) / "checkpoint"
+    final = ckpt / (ckpt / "last_checkpoint").read_text().strip().split("/")[-1]
+    return torch.load(final, map_location="cpu", weights_only=False)["state_dict"]
+
+
 def manifest(runs: Path, name: str = "t") -> Path:
     """The cells.json of every cell directory under ``runs`` (what rule cell_manifest writes for a
     grid's cells): the analysis CLIs read cells from it, never by globbing runs/."""

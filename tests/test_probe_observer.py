@@ -10,28 +10,16 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from conftest import build_data, make_grid
+from conftest import build_data, final_weights, make_grid
 
 CELL = "synth/combined-0.4/retinanet/baseline/seed0"
-
-
-def _final_state(grid_path, extra: list[str]) -> dict:
-    from benchmarks.errors import run_cli
-    from benchmarks.grids import grid as G
-    from benchmarks.train import main
-
-    assert run_cli(main, ["--grid", str(grid_path), "--cell", CELL, "--fresh", *extra]) == 0
-    grid = G.load_grid(grid_path)
-    ckpt = G.cell_dir(grid, G.parse_cell_id(grid, CELL)) / "checkpoint"
-    final = ckpt / (ckpt / "last_checkpoint").read_text().strip().split("/")[-1]
-    return torch.load(final, map_location="cpu", weights_only=False)["state_dict"]
 
 
 def test_probes_leave_the_trained_weights_bit_identical(tmp_path):
     grid_path, _ = make_grid(tmp_path, schedule={"epochs": 2}, resources={"threads": 1})
     build_data(grid_path)
-    probed = _final_state(grid_path, [])
-    plain = _final_state(grid_path, ["--no-probes"])
+    probed = final_weights(grid_path, CELL)
+    plain = final_weights(grid_path, CELL, ["--no-probes"])
     assert probed.keys() == plain.keys()
     differing = [k for k in probed if not torch.equal(probed[k], plain[k])]
     assert differing == [], f"{len(differing)} tensors differ, e.g. {differing[:3]}"

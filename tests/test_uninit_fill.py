@@ -11,7 +11,7 @@ import contextlib
 
 import pytest
 import torch
-from conftest import build_data, make_grid
+from conftest import build_data, final_weights, make_grid
 
 CASES = [
     ("retinanet", "baseline"),
@@ -20,18 +20,6 @@ CASES = [
     ("deformable_detr", "baseline"),
     ("dino", "baseline"),
 ]
-
-
-def _final_state(grid_path, cell: str) -> dict:
-    from benchmarks.errors import run_cli
-    from benchmarks.grids import grid as G
-    from benchmarks.train import main
-
-    assert run_cli(main, ["--grid", str(grid_path), "--cell", cell, "--fresh", "--no-probes"]) == 0
-    grid = G.load_grid(grid_path)
-    ckpt = G.cell_dir(grid, G.parse_cell_id(grid, cell)) / "checkpoint"
-    final = ckpt / (ckpt / "last_checkpoint").read_text().strip().split("/")[-1]
-    return torch.load(final, map_location="cpu", weights_only=False)["state_dict"]
 
 
 @pytest.fixture(scope="module")
@@ -63,11 +51,11 @@ def test_training_without_the_fill_ends_bit_identical(family_grid, monkeypatch, 
             yield
 
     monkeypatch.setattr(uninit_fill, "without_uninitialized_fill", spy)
-    without = _final_state(family_grid, cell)
+    without = final_weights(family_grid, cell, ["--no-probes"])
     assert seen == [False], "training must run inside the no-fill block"
     assert torch.utils.deterministic.fill_uninitialized_memory, "the setting must come back after a cell"
     monkeypatch.setattr(uninit_fill, "without_uninitialized_fill", contextlib.nullcontext)
-    filled = _final_state(family_grid, cell)
+    filled = final_weights(family_grid, cell, ["--no-probes"])
     assert without.keys() == filled.keys()
     differing = [k for k in filled if not torch.equal(filled[k], without[k])]
     assert differing == [], f"{len(differing)} tensors differ, e.g. {differing[:3]}"

@@ -29,14 +29,20 @@ import argparse
 import copy
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 from benchmarks.errors import run_cli
-from benchmarks.speed.paired_cells import Side, format_times, median_ratio, ratios, run_side_by_side
+from benchmarks.speed.paired_cells import (
+    Side,
+    build_synthetic_data,
+    format_times,
+    median_ratio,
+    ratios,
+    run_side_by_side,
+)
 from benchmarks.speed.regime import default_regime
 
 
@@ -54,7 +60,6 @@ def _setup(grid, cell_id):
     return runner, runner.model, optim, cfg
 
 
-REPO = Path(__file__).resolve().parents[2]
 WHOLE_CELL_TARGET = 1.25
 # the paper setting of the switch-on epochs (see the module docstring)
 PAPER_TIMING = {"cutoff_ca": 0.33, "fallback_ca": 0.33, "cutoff_gtba": 0.72, "fallback_gtba": 0.72, "kd_interval": 1}
@@ -76,18 +81,7 @@ def whole_cell(args) -> int:
             "probe": {"subset": args.subset, "batch_size": args.probe_batch_size},
             "resources": {"threads": args.threads},
         }
-        data = tmp / "data" / "synth"
-        run = dict(check=True, cwd=REPO, stdout=subprocess.DEVNULL)
-        subprocess.run(
-            [sys.executable, "-m", "benchmarks.data.synthetic", "--out", str(data / "clean"), "--seed", "0",
-             "--n-train", str(args.n_train), "--n-val", "16", "--size", str(args.size), "--classes", "5"], **run,
-        )  # fmt: skip
-        noisy = data / "noisy" / "combined-0.4"
-        subprocess.run(
-            [sys.executable, "-m", "benchmarks.data.corrupt", "--in", str(data / "clean" / "train.json"),
-             "--out", str(noisy / "train.json"), "--noise", "combined", "--rate", "0.4", "--seed", "0",
-             "--manifest", str(noisy / "manifest.csv"), "--stats", str(noisy / "stats.json")], **run,
-        )  # fmt: skip
+        build_synthetic_data(tmp / "data", n_train=args.n_train, size=args.size, combined_rate=0.4)
         cells = {m: f"synth/combined-0.4/{args.detector}/{m}/seed0" for m in ("baseline", "eldet")}
         sides = (Side("baseline", cells["baseline"]), Side("eldet", cells["eldet"]))
         res = run_side_by_side(tmp, grid, tmp / "data", sides, repeats=args.repeats, threads=args.threads)

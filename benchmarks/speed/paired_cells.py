@@ -41,6 +41,25 @@ class SideResult:
     cell_dir: Path | None = None
 
 
+def build_synthetic_data(data_dir: Path, *, n_train: int, size: int, combined_rate: float | None = None) -> None:
+    """``data_dir/synth/clean`` (5 classes, 16 val images, seed 0) like the embedded default's set and,
+    with ``combined_rate``, its combined-noise copy under ``data_dir/synth/noisy/combined-<rate>``."""
+    synth = data_dir / "synth"
+    run = dict(check=True, cwd=REPO, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "benchmarks.data.synthetic", "--out", str(synth / "clean"), "--seed", "0",
+         "--n-train", str(n_train), "--n-val", "16", "--size", str(size), "--classes", "5"], **run,
+    )  # fmt: skip
+    if combined_rate is None:
+        return
+    noisy = synth / "noisy" / f"combined-{combined_rate:g}"
+    subprocess.run(
+        [sys.executable, "-m", "benchmarks.data.corrupt", "--in", str(synth / "clean" / "train.json"),
+         "--out", str(noisy / "train.json"), "--noise", "combined", "--rate", str(combined_rate), "--seed", "0",
+         "--manifest", str(noisy / "manifest.csv"), "--stats", str(noisy / "stats.json")], **run,
+    )  # fmt: skip
+
+
 def _side_grid(tmp: Path, grid: dict, data_dir: Path, index: int) -> tuple[Path, Path]:
     """A copy of ``grid`` whose results root is side ``index``'s own, with the shared data linked in."""
     root = tmp / f"side{index}"

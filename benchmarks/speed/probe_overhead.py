@@ -17,15 +17,20 @@ median of the per-repeat ratios, last.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.speed.paired_cells import Side, format_times, median_ratio, ratios, run_side_by_side
+from benchmarks.speed.paired_cells import (
+    Side,
+    build_synthetic_data,
+    format_times,
+    median_ratio,
+    ratios,
+    run_side_by_side,
+)
 from benchmarks.speed.regime import default_regime
 
-REPO = Path(__file__).resolve().parents[2]
 TARGET = 1.10
 
 
@@ -60,11 +65,7 @@ def main(argv=None) -> int:
             "probe": {"subset": args.subset, "batch_size": args.probe_batch or None},
         }
         data = tmp / "data"
-        subprocess.run(
-            [sys.executable, "-m", "benchmarks.data.synthetic", "--out", str(data / "synth" / "clean"), "--seed", "0",
-             "--n-train", str(args.n_train), "--n-val", "16", "--size", str(args.size), "--classes", "5"],
-            check=True, cwd=REPO, stdout=subprocess.DEVNULL,
-        )  # fmt: skip
+        build_synthetic_data(data, n_train=args.n_train, size=args.size)
         cell = f"synth/clean-0/{args.detector}/baseline/seed0"
         sides = (Side("with probes", cell), Side("without probes", cell, ("--no-probes",)))
         res = run_side_by_side(tmp, grid, data, sides, repeats=args.repeats, threads=args.threads)
