@@ -44,7 +44,7 @@ PRIORITY_PROBE_PRODUCER = "NORMAL"
 PRIORITY_PROBE = "LOW"
 #: hooks that read the probe's rows of the epoch (ELDET, ADELE, ORSOD)
 PRIORITY_PROBE_CONSUMER = 80
-#: cost accounting, after the epoch's work
+#: cost accounting (its totals are taken as each checkpoint is written, whatever its place here)
 PRIORITY_COST = "VERY_LOW"
 
 

@@ -302,41 +302,53 @@ class TrainSetProbeHook(Hook):
         )
 
 
+COST_STATE_KEY = "ndr_cost"
+
+
 @HOOKS.register_module()
 class CostMeterHook(Hook):
-    """Accumulate training wall time across resumes in ``<work_dir>/cost_partial.json``.
+    """Accumulate training wall time and the resume count across resumes.
 
-    Each epoch adds the time since the previous save, so a killed and resumed cell reports the
-    time actually spent (minus at most the unfinished epoch, which is redone and counted again).
+    The running totals travel inside every epoch checkpoint (under ``COST_STATE_KEY``), taken when
+    the checkpoint is written, so they always describe exactly the state a resume starts from: a
+    process killed between mmengine's checkpoint and any side file can no longer leave the count
+    behind (it could while the totals lived in a file written after the checkpoint). A resumed run
+    counts one more resume and the time up to its checkpoint; the unfinished epoch a kill cut short
+    is redone and counted once. ``<work_dir>/cost_partial.json`` mirrors the totals of the latest
+    checkpoint, for ``benchmarks/train.py``'s ``cost.json`` and for a person watching the run.
     """
 
     priority = PRIORITY_COST
 
     def __init__(self, out_json: str):
         self.out_json = Path(out_json)
+        self.seconds, self.epochs_done, self.resumes = 0.0, 0, 0
+        self._t: float | None = None  # set at before_train, which precedes every save
+
+    def totals(self) -> dict:
+        return {"train_seconds": self.seconds, "epochs_done": self.epochs_done, "resumes": self.resumes}
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        # exported weights (a teacher, the pretraining stage) carry no totals: nothing is resumed
+        state = checkpoint.get(COST_STATE_KEY)
+        if state is not None:
+            self.seconds = float(state["train_seconds"])
+            self.epochs_done = int(state["epochs_done"])
+            self.resumes = int(state["resumes"]) + 1
 
     def before_train(self, runner) -> None:
-        from benchmarks.data.coco import read_json
-
-        prior = read_json(self.out_json) if self.out_json.is_file() else {}
-        self.seconds = float(prior.get("train_seconds", 0.0))
-        self.epochs_done = int(prior.get("epochs_done", 0))
-        self.resumes = int(prior.get("resumes", -1)) + 1
         self._t = time.perf_counter()
 
-    def after_train_epoch(self, runner) -> None:
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         from benchmarks.atomic import write_json
 
         now = time.perf_counter()
         self.seconds += now - self._t
         self._t = now
-        self.epochs_done = runner.epoch + 1
-        if not is_main():
-            return
-        write_json(
-            self.out_json,
-            {"train_seconds": self.seconds, "epochs_done": self.epochs_done, "resumes": self.resumes},
-        )
+        self.epochs_done = runner.epoch + 1  # saved at the end of epoch runner.epoch (0-based)
+        checkpoint[COST_STATE_KEY] = self.totals()
+        if is_main():
+            write_json(self.out_json, self.totals())
 
 
 RANDOM_STATE_KEY = "ndr_random_state"
