@@ -71,3 +71,44 @@ def test_every_lock_line_is_an_exact_pin():
     for lock in ("requirements.lock", "requirements-test.lock"):
         for pin in _pins(REPO / "envs" / lock):
             assert "==" in pin and not any(op in pin for op in (">", "<", "~")), f"{lock}: '{pin}' is not exact"
+
+
+def _run_through_envs_run(code: str, **env_overrides: str) -> str:
+    """stdout of ``bash envs/run python -c CODE`` with PYTHONDONTWRITEBYTECODE=1 set by the caller."""
+    import os
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPYCACHEPREFIX"}
+    env.update(PYTHONDONTWRITEBYTECODE="1", **env_overrides)
+    out = subprocess.run(
+        ["bash", "envs/run", "python", "-c", code], cwd=REPO, env=env, capture_output=True, text=True, check=True
+    )
+    return out.stdout.strip()
+
+
+def test_envs_run_keeps_a_bytecode_cache_in_the_venv_even_where_bytecode_writing_is_off(tmp_path):
+    """Without it every job of `all` recompiled torch/mmdet from source (~10 s CPU each)."""
+    import sys
+
+    (tmp_path / "ndr_cache_probe_mod.py").write_text("VALUE = 41 + 1\n")
+    code = (
+        f"import sys; sys.path.insert(0, {str(tmp_path)!r}); import ndr_cache_probe_mod; "
+        "print(sys.flags.dont_write_bytecode, sys.pycache_prefix)"
+    )
+    flag, prefix = _run_through_envs_run(code).splitlines()[-1].split(" ", 1)
+    assert flag == "0"
+    assert Path(prefix) == Path(sys.prefix) / "pycache"  # the tests themselves run under envs/run's venv
+    tag = sys.implementation.cache_tag
+    mirrored = Path(prefix + str(tmp_path)) / f"ndr_cache_probe_mod.{tag}.pyc"
+    assert mirrored.is_file()
+    assert not (tmp_path / "__pycache__").exists()  # nothing written beside the source
+
+
+def test_envs_run_leaves_bytecode_settings_alone_when_asked(tmp_path):
+    (tmp_path / "ndr_cache_probe_off.py").write_text("VALUE = 1\n")
+    code = (
+        f"import sys; sys.path.insert(0, {str(tmp_path)!r}); import ndr_cache_probe_off; "
+        "print(sys.flags.dont_write_bytecode, sys.pycache_prefix)"
+    )
+    assert _run_through_envs_run(code, NDR_BYTECODE_CACHE="0").splitlines()[-1] == "1 None"
+    assert not (tmp_path / "__pycache__").exists()
