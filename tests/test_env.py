@@ -73,29 +73,29 @@ def test_every_lock_line_is_an_exact_pin():
             assert "==" in pin and not any(op in pin for op in (">", "<", "~")), f"{lock}: '{pin}' is not exact"
 
 
-def _run_through_envs_run(code: str, **env_overrides: str) -> str:
-    """stdout of ``bash envs/run python -c CODE`` with PYTHONDONTWRITEBYTECODE=1 set by the caller."""
+def _import_through_envs_run(tmp_path: Path, module: str, **env_overrides: str) -> tuple[str, str]:
+    """Write ``module`` into ``tmp_path``, import it with ``bash envs/run python`` while the caller has
+    PYTHONDONTWRITEBYTECODE=1 set, and return the child's (``dont_write_bytecode`` flag, pycache prefix)."""
     import os
     import subprocess
 
+    (tmp_path / f"{module}.py").write_text("VALUE = 41 + 1\n")
+    code = f"import sys; sys.path.insert(0, {str(tmp_path)!r}); import {module}; "
+    code += "print(sys.flags.dont_write_bytecode, sys.pycache_prefix)"
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPYCACHEPREFIX"}
     env.update(PYTHONDONTWRITEBYTECODE="1", **env_overrides)
     out = subprocess.run(
         ["bash", "envs/run", "python", "-c", code], cwd=REPO, env=env, capture_output=True, text=True, check=True
     )
-    return out.stdout.strip()
+    flag, prefix = out.stdout.strip().splitlines()[-1].split(" ", 1)
+    return flag, prefix
 
 
 def test_envs_run_keeps_a_bytecode_cache_in_the_venv_even_where_bytecode_writing_is_off(tmp_path):
     """Without it every job of `all` recompiled torch/mmdet from source (~10 s CPU each)."""
     import sys
 
-    (tmp_path / "ndr_cache_probe_mod.py").write_text("VALUE = 41 + 1\n")
-    code = (
-        f"import sys; sys.path.insert(0, {str(tmp_path)!r}); import ndr_cache_probe_mod; "
-        "print(sys.flags.dont_write_bytecode, sys.pycache_prefix)"
-    )
-    flag, prefix = _run_through_envs_run(code).splitlines()[-1].split(" ", 1)
+    flag, prefix = _import_through_envs_run(tmp_path, "ndr_cache_probe_mod")
     assert flag == "0"
     assert Path(prefix) == Path(sys.prefix) / "pycache"  # the tests themselves run under envs/run's venv
     tag = sys.implementation.cache_tag
@@ -105,10 +105,5 @@ def test_envs_run_keeps_a_bytecode_cache_in_the_venv_even_where_bytecode_writing
 
 
 def test_envs_run_leaves_bytecode_settings_alone_when_asked(tmp_path):
-    (tmp_path / "ndr_cache_probe_off.py").write_text("VALUE = 1\n")
-    code = (
-        f"import sys; sys.path.insert(0, {str(tmp_path)!r}); import ndr_cache_probe_off; "
-        "print(sys.flags.dont_write_bytecode, sys.pycache_prefix)"
-    )
-    assert _run_through_envs_run(code, NDR_BYTECODE_CACHE="0").splitlines()[-1] == "1 None"
+    assert _import_through_envs_run(tmp_path, "ndr_cache_probe_off", NDR_BYTECODE_CACHE="0") == ("1", "None")
     assert not (tmp_path / "__pycache__").exists()
