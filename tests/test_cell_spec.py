@@ -41,7 +41,12 @@ def test_the_hash_is_a_pure_function_of_the_spec():
     cell = G.parse_cell_id(grid, "synth/combined-0.4/retinanet/eldet/seed0")
     spec = S.cell_spec(grid, cell)
     assert S.spec_hash(spec) == S.spec_hash(S.cell_spec(_default(), cell))
-    assert spec["method"] == {"entry": "eldet", "module": "eldet", "params": spec["method"]["params"]}
+    assert spec["method"] == {
+        "entry": "eldet",
+        "module": "eldet",
+        "params": spec["method"]["params"],
+        "code": S.method_code_digest("eldet"),  # tests/test_code_digest.py
+    }
     assert spec["method"]["params"]["threshold"] == 0.9  # resolved DEFAULTS, not only the overrides
     assert spec["noise"]["corruption"]["seed"] == S.derive_seed("synth", "combined", "0.4", 0)
     assert spec["init_seed"] == S.derive_seed("synth", "retinanet", 0, "init")

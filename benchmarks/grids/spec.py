@@ -4,10 +4,11 @@ Two levels, both built here and nowhere else:
 
 * :func:`cell_spec` -- the *plan-time* spec, computable by ``snakemake -n`` without any file of the
   run existing: dataset definition, noise setting and corruption parameters, detector (name, size,
-  a digest of its config files), backbone weights, method module and its resolved parameters,
-  schedule, probe settings, seed and derived init seed, process count, and the teacher cell's spec
-  hash. Its :func:`spec_hash` is what the Snakemake DAG sees (through ``runs/<cell>/spec.json``), so
-  editing any of these reruns exactly the cells whose spec changed and, through the teacher hash,
+  a digest of its config files), backbone weights, method module, its resolved parameters and the
+  digest of its code (:mod:`benchmarks.grids.code_digest`), schedule, probe settings, seed and
+  derived init seed, process count, and the teacher cell's spec hash. Its :func:`spec_hash` is what
+  the Snakemake DAG sees (through ``runs/<cell>/spec.json``), so editing any of these (a grid entry
+  or a method's code) reruns exactly the cells whose spec changed and, through the teacher hash,
   their students.
 * :func:`cell_identity` -- the *run-time* identity the training job records: the spec plus the
   content hashes of the annotation files the cell reads and the teacher's recorded cell hash. Its
@@ -15,8 +16,8 @@ Two levels, both built here and nowhere else:
   resumed only under the same hash (see :mod:`benchmarks.training.checkpoint_guard`).
 
 Left out on purpose: resources other than the GPU count (threads, memory, runtime: moving a grid to
-another cluster does not retrain it), the grid name and results directory, and the code of the
-methods (a method edit is rerun with ``--forcerun``, see the README).
+another cluster does not retrain it), the grid name and results directory, and the shared training
+code every cell runs (an edit there is rerun with ``--forcerun``, see the README).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from pathlib import Path
 
 from benchmarks.errors import InputError
 from benchmarks.grids import grid as G
+from benchmarks.grids.code_digest import method_code_digest
 from benchmarks.seeding import derive_seed
 
 SPEC_VERSION = 1
@@ -175,7 +177,7 @@ def cell_spec(grid: dict, cell: G.Cell, *, probes: bool | None = None) -> dict:
             "config": config_digest(str(det.config_path(grid["size"]))),
         },
         "pretrained_backbone": _pretrained(grid, cell),
-        "method": {"entry": cell.method, "module": module, "params": params},
+        "method": {"entry": cell.method, "module": module, "params": params, "code": method_code_digest(module)},
         # amp appears only when on and warmup_iters only when set, so the hashes of cells that use
         # neither are those of before the keys existed
         "schedule": {

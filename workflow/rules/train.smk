@@ -2,7 +2,8 @@
 # (add --forcerun to redo it: a forced rerun retrains from scratch); a killed cell resumes from its
 # checkpoint/ when rerun. A cell's identity is its spec hash (benchmarks/grids/spec.py): rule
 # cell_spec rewrites runs/<cell>/spec.json when the hash changes (Snakemake's params trigger), so
-# editing a grid entry reruns exactly the cells it decides, their students and the analysis.
+# editing a grid entry or a method's code (benchmarks/grids/code_digest.py) reruns exactly the
+# cells it decides, their students and the analysis.
 #
 # Resources come from the grid's `resources` and are what snakemake-executor-plugin-slurm turns
 # into sbatch options (profiles in workflow/profiles/): a CPU cell asks for `threads` cores
