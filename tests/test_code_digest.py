@@ -34,12 +34,12 @@ def methods_copy(tmp_path, monkeypatch):
 
 def _clear() -> None:
     CD._parsed.cache_clear()
-    CD.method_code_digest.cache_clear()
+    S.method_code_digest.cache_clear()
 
 
 def _digests() -> dict[str, str]:
     _clear()
-    return {m: CD.method_code_digest(m) for m in METHODS}
+    return {m: S.method_code_digest(m) for m in METHODS}
 
 
 def _changed(before: dict, after: dict) -> set[str]:
@@ -106,16 +106,16 @@ def test_modules_named_in_strings_and_relative_imports_are_followed(methods_copy
         "common/switch.py",
         "common/late.py",
     }
-    first = CD.method_code_digest("mymethod")
+    first = S.method_code_digest("mymethod")
     (methods_copy / "common/late.py").write_text("Y = 2\n")
     _clear()
-    assert CD.method_code_digest("mymethod") != first
+    assert S.method_code_digest("mymethod") != first
 
 
 def test_a_broken_module_is_named(methods_copy):
     (methods_copy / "orsod/selection.py").write_text("def broken(:\n")
     with pytest.raises(InputError, match="selection.py") as err:
-        CD.method_code_digest("orsod")
+        S.method_code_digest("orsod")
     assert "does not parse" in str(err.value)
     with pytest.raises(InputError, match="unknown method 'nosuch'"):
         CD.method_files("nosuch")
@@ -146,5 +146,5 @@ def test_the_spec_records_the_digest_of_the_repository_code():
     _clear()
     grid = G.validate_grid(yaml.safe_load((REPO / "benchmarks/grids/default.yaml").read_text()))
     cell = G.parse_cell_id(grid, "synth/combined-0.4/retinanet/adele/seed1")
-    assert S.cell_spec(grid, cell)["method"]["code"] == CD.method_code_digest("adele")
-    assert len(CD.method_code_digest("adele")) == 16
+    assert S.cell_spec(grid, cell)["method"]["code"] == S.method_code_digest("adele")
+    assert len(S.method_code_digest("adele")) == 16

@@ -1,6 +1,7 @@
 """The digest of the code a method's cells run: edit a method and Snakemake reruns its cells.
 
-A cell's spec (:mod:`benchmarks.grids.spec`) holds this digest under ``method.code``, so the DAG
+A cell's spec (:mod:`benchmarks.grids.spec`) holds the digest of :func:`method_file_hashes` under
+``method.code`` (``spec.method_code_digest``, the spec's one hashing convention), so the DAG
 treats a change to a method's code like a change to its parameters: exactly the cells of that
 method (and, through the teacher hash, their students) rerun, and a checkpoint written by the old
 code is not resumed (its cell hash differs).
@@ -58,8 +59,7 @@ def _module_file(dotted: str) -> Path | None:
 
 def _package_of(path: Path) -> str:
     """Dotted name of the package holding module file ``path`` (for relative imports)."""
-    parts = list(path.relative_to(METHODS_DIR).parts[:-1])  # x/y.py and x/__init__.py: package x
-    return ".".join([PACKAGE, *parts]) if parts else PACKAGE
+    return ".".join([PACKAGE, *path.relative_to(METHODS_DIR).parts[:-1]])  # x/y.py, x/__init__.py: x
 
 
 def _strip_docstrings(tree: ast.AST) -> ast.AST:
@@ -120,15 +120,12 @@ def method_files(name: str) -> list[Path]:
         seen.add(path)
         for ref in _parsed(path)[1]:
             found = _module_file(ref)
-            if found is not None and found not in seen:
+            if found is not None:
                 todo.append(found)
     return sorted(seen)
 
 
-@functools.cache
-def method_code_digest(name: str) -> str:
-    """16 hex digits over (relative path, normalised tree hash) of every file of :func:`method_files`."""
-    h = hashlib.sha256()
-    for path in method_files(name):
-        h.update(f"{path.relative_to(METHODS_DIR).as_posix()}\0{_parsed(path)[0]}\n".encode())
-    return h.hexdigest()[:16]
+def method_file_hashes(name: str) -> list[tuple[str, str]]:
+    """(path relative to benchmarks/methods/, normalised tree hash) of every file of :func:`method_files`:
+    what the spec's ``method.code`` digest is taken of (:func:`benchmarks.grids.spec.method_code_digest`)."""
+    return [(path.relative_to(METHODS_DIR).as_posix(), _parsed(path)[0]) for path in method_files(name)]

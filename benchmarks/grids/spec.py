@@ -32,7 +32,7 @@ from pathlib import Path
 
 from benchmarks.errors import InputError
 from benchmarks.grids import grid as G
-from benchmarks.grids.code_digest import method_code_digest
+from benchmarks.grids.code_digest import method_file_hashes
 from benchmarks.seeding import derive_seed
 
 SPEC_VERSION = 1
@@ -106,6 +106,13 @@ def config_digest(path: str) -> str:
 
     walk(Path(path))
     return digest(parts)
+
+
+@functools.cache
+def method_code_digest(module: str) -> str:
+    """Digest of the code a method's cells run: its modules' normalised syntax trees
+    (:mod:`benchmarks.grids.code_digest`)."""
+    return digest(method_file_hashes(module))
 
 
 def _package_version(scope: str) -> str:
