@@ -40,6 +40,7 @@ from analysis.table_io import fmt as _fmt
 from analysis.table_io import rows_to_csv, table_parser, write_tables
 from benchmarks.data.coco import read_json
 from benchmarks.errors import InputError, run_cli
+from benchmarks.training.host_info import describe
 
 BASELINE = "baseline"
 KEY = ("dataset", "noise", "rate", "detector")
@@ -83,9 +84,24 @@ def collect_cells(source) -> list[dict]:
                 "AP": 100.0 * float(m["AP"]),
                 "AP50": 100.0 * float(m["AP50"]),
                 **_probe_means(metrics_file.with_name("probe.csv")),
+                "host": describe(m["host"]) if isinstance(m.get("host"), dict) else None,
             }
         )
     return cells
+
+
+def host_note(cells: list[dict]) -> str:
+    """Where the cells were trained: results on CPU repeat bit for bit only on the same kind of
+    processor (benchmarks/training/host_info.py), so the table says which one."""
+    hosts = sorted({c["host"] for c in cells if c.get("host")})
+    unknown = sum(1 for c in cells if not c.get("host"))
+    if not hosts:
+        return ""
+    text = "Trained on " + "; ".join(hosts) + (f" ({unknown} cells record no host)" if unknown else "")
+    return text + (
+        ". Another processor's floating-point kernels give other numbers, by more than the seed spread "
+        "where the seeds share one pretraining run."
+    )
 
 
 def _mean(xs: list[float]) -> float:
@@ -149,7 +165,7 @@ def _pm(mean: float, std: float) -> str:
     return _fmt(mean) + ("" if math.isnan(std) else f" ± {std:.2f}")
 
 
-def to_markdown(rows: list[dict]) -> str:
+def to_markdown(rows: list[dict], note: str = "") -> str:
     lines = [
         "# Method gains over the paired baseline",
         "",
@@ -158,6 +174,7 @@ def to_markdown(rows: list[dict]) -> str:
         "paired t-test. IS (lower = more stable) and consistency (higher = more stable) are means "
         "over epochs of the DETR matching-stability probes.",
         "",
+        *([note, ""] if note else []),
         "| setting | detector | method | n | AP | baseline AP | dAP | wins | p | dAP50 | IS (base) | consistency (base) |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -179,8 +196,9 @@ def to_markdown(rows: list[dict]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = table_parser("python -m analysis.method_gains", __doc__).parse_args(argv)
-    rows = build_table(collect_cells(args.cells))
-    write_tables(args, to_csv(rows), to_markdown(rows))
+    cells = collect_cells(args.cells)
+    rows = build_table(cells)
+    write_tables(args, to_csv(rows), to_markdown(rows, host_note(cells)))
     print(f"[method_gains] {len(rows)} method rows -> {args.out}", file=sys.stderr)
     return 0
 

@@ -14,6 +14,7 @@ idea, in the suite's own small format)::
          noise: combined, rate: 0.4, metric: AP50, value: 70.1}   # any key columns, + value
     default:                          # the embedded default (benchmarks/grids/default.yaml)
       source: "..."                   # which run measured it (commit, date, command)
+      host: {cpu: ..., machine: x86_64, cpu_capability: AVX2}   # where (benchmarks/training/host_info.py)
       results:
         - {detector: retinanet, noise: combined, rate: 0.4, n: 3,
            AP: {mean: 17.92, std: 0.62, tolerance: 1.25}, dAP: {mean: 0.60, std: 0.18, tolerance: 0.5}}
@@ -25,7 +26,10 @@ within their own ``tolerance`` (AP points) of the recorded means. For ``method: 
 are the paired baselines' AP (``AP_base``) and carry no dAP. The tolerance rule used when recording
 (``tolerance_for``): twice that metric's seed standard deviation, at least 0.5 AP, so a change that
 moves a result by more than its seed noise fails the accuracy tier (on CPU a rerun of the same code
-is bit-identical: the tolerance is for code changes).
+is bit-identical on the same kind of processor: the tolerance is for code changes). Another
+processor picks other floating-point kernels and moves the numbers by more than the seed noise (the
+seeds share one pretraining run); ``host`` says where they were recorded, and
+``python -m analysis.metafile_record`` re-records them from a run of one's own.
 """
 
 from __future__ import annotations
@@ -86,7 +90,9 @@ def load_metafile(path: Path) -> dict:
         )
         _need(_is_number(row["value"]), path, f"targets[{i}].value", f"{row['value']!r} is not a number")
     default = meta["default"]
-    _need(isinstance(default, dict) and set(default) == {"source", "results"}, path, "default", "needs 'source' and 'results'")  # fmt: skip
+    ok = isinstance(default, dict) and {"source", "results"} <= set(default) <= {"source", "host", "results"}
+    _need(ok, path, "default", "needs 'source' and 'results' (and optionally 'host')")
+    _need(isinstance(default.get("host", {}), dict), path, "default.host", "must be a mapping (cpu, machine, cpu_capability)")  # fmt: skip
     _need(isinstance(default["results"], list) and default["results"], path, "default.results", "must be a non-empty list")  # fmt: skip
     baseline = meta["method"] == "baseline"
     for i, row in enumerate(default["results"]):

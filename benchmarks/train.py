@@ -7,7 +7,7 @@
 Writes into ``results/<grid>/runs/<cell>/``: ``config.py`` (the resolved mmengine config, exactly
 what was trained), ``probe.csv`` (per-epoch train-set probes), ``dets_val.json`` (COCO detections
 on clean val), ``cost.json`` (wall time, peak memory, device, epochs) and, last, ``metrics.json``
-(clean-val COCO metrics + the cell's identity), each atomically. ``checkpoint/`` holds the
+(clean-val COCO metrics, the cell's identity and the host, ``benchmarks/training/host_info.py``), each atomically. ``checkpoint/`` holds the
 resumable state under the cell's hash (``benchmarks/grids/spec.py``): rerunning a killed cell
 resumes from its last epoch checkpoint, bit-identically on CPU; a cell whose spec, data or teacher
 changed, or whose last run had finished (a forced rerun), starts from scratch and the log says why
@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 from benchmarks.errors import InputError, run_cli
+from benchmarks.training.host_info import host_info
 
 EXIT_DIVERGED = 3
 
@@ -334,6 +335,7 @@ def _train(argv=None) -> int:
         "init_seed": int(cfg.randomness["seed"]),
         "git_commit": _git_commit(),
         "versions": _package_versions(),
+        "host": host_info(),
         "spec_hash": identity["spec_hash"],
         "cell_hash": identity["cell_hash"],
         "identity": identity,

@@ -98,3 +98,22 @@ def test_report_index_section_shows_each_method_row(tmp_path):
     text = "\n".join(gains_section(tmp_path / "gains.csv"))
     assert text.count("<tr>") == 2 and "<td>eldet</td>" in text  # header + one method row
     assert "<td>0.25</td>" in text and "<td>1/2</td>" in text  # dAP = (0.6 - 0.1) / 2 points
+
+
+def test_markdown_names_the_hosts_the_cells_were_trained_on(tmp_path):
+    runs = tmp_path / "runs"
+    for s in (0, 1):
+        _cell(runs, "baseline", s, 0.04, 0.1)
+        _cell(runs, "eldet", s, 0.05, 0.1)
+    host = {"cpu": "Example CPU", "machine": "x86_64", "cpu_capability": "AVX512"}
+    for f in sorted(runs.glob("**/seed0/metrics.json")):  # seed 0 records its host, seed 1 (older code) none
+        f.write_text(json.dumps({**json.loads(f.read_text()), "host": host}))
+    _run(tmp_path, runs)
+    md = (tmp_path / "gains.md").read_text()
+    assert "Trained on Example CPU (x86_64, AVX512 kernels) (2 cells record no host)" in md
+    for f in runs.glob("**/metrics.json"):  # no cell records a host: no claim about one
+        m = json.loads(f.read_text())
+        m.pop("host", None)
+        f.write_text(json.dumps(m))
+    _run(tmp_path, runs)
+    assert "Trained on" not in (tmp_path / "gains.md").read_text()

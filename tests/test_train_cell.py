@@ -43,6 +43,9 @@ def test_cell_writes_every_output(trained, tiny_grid):
     for key in ("AP", "AP50", "AP75", "APs", "APm", "APl"):
         assert 0.0 <= m[key] <= 1.0 or m[key] == -1.0, key
     assert m["versions"]["mmdet"] == "3.5.1"
+    import torch
+
+    assert m["host"]["cpu_capability"] == torch.backends.cpu.get_cpu_capability()  # the kernels that trained it
     val = json.loads((REPO / m["val_ann_file"]).read_text()) if not Path(m["val_ann_file"]).is_absolute() else None
     dets = json.loads((trained / "dets_val.json").read_text())
     assert isinstance(dets, list)
