@@ -49,7 +49,7 @@ COLUMNS = [
     "dataset", "noise", "rate", "detector", "method", "n", "seeds",
     "AP", "AP_std", "AP_base", "AP_base_std", "dAP", "dAP_std", "wins", "p_t",
     "AP50", "AP50_base", "dAP50",
-    "IS", "IS_base", "consistency", "consistency_base",
+    "IS", "IS_base", "consistency", "consistency_base", "host",
 ]  # fmt: skip
 
 
@@ -90,11 +90,11 @@ def collect_cells(source) -> list[dict]:
     return cells
 
 
-def host_note(cells: list[dict]) -> str:
-    """Where the cells were trained: results on CPU repeat bit for bit only on the same kind of
-    processor (benchmarks/training/host_info.py), so the table says which one."""
-    hosts = sorted({c["host"] for c in cells if c.get("host")})
-    unknown = sum(1 for c in cells if not c.get("host"))
+def host_note(hosts: list[str], unknown: int = 0) -> str:
+    """Where the cells were trained (``hosts``: described hosts, ``unknown``: cells recording none).
+    Results on CPU repeat bit for bit only on the same kind of processor
+    (benchmarks/training/host_info.py), so the tables say which one."""
+    hosts = sorted({h for h in hosts if h})
     if not hosts:
         return ""
     text = "Trained on " + "; ".join(hosts) + (f" ({unknown} cells record no host)" if unknown else "")
@@ -153,6 +153,7 @@ def build_table(cells: list[dict]) -> list[dict]:
         for name in PROBE_MEANS:
             row[name] = _mean([c[name] for c in cs])
             row[f"{name}_base"] = _mean([b[name] for _, b in paired])
+        row["host"] = "; ".join(sorted({x["host"] for x in (*cs, *(b for _, b in paired)) if x.get("host")}))
         rows.append(row)
     return rows
 
@@ -198,7 +199,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = table_parser("python -m analysis.method_gains", __doc__).parse_args(argv)
     cells = collect_cells(args.cells)
     rows = build_table(cells)
-    write_tables(args, to_csv(rows), to_markdown(rows, host_note(cells)))
+    note = host_note([c["host"] for c in cells], sum(1 for c in cells if not c["host"]))
+    write_tables(args, to_csv(rows), to_markdown(rows, note))
     print(f"[method_gains] {len(rows)} method rows -> {args.out}", file=sys.stderr)
     return 0
 

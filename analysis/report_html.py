@@ -42,6 +42,7 @@ from analysis import (
     plot_style,  # noqa: F401  (selects the Agg backend before pyplot)
     reproduction,
 )
+from analysis.method_gains import host_note
 from analysis.notebook_specs import NOTEBOOKS, NotebookSpec
 from benchmarks.atomic import write_text
 from benchmarks.errors import InputError, run_cli
@@ -374,7 +375,9 @@ def gains_section(gains_csv: Path) -> list[str]:
         "<h2>Methods against their paired baseline (this grid)</h2>",
         "<p>AP on clean val in points, means over seeds; dAP = method - baseline with the same dataset, noise, "
         "detector and seed; wins = seeds where the method is ahead; p = two-sided paired t-test; IS (lower) and "
-        "matching consistency (higher) = more stable DETR matching. Source: <code>tables/gains.csv</code>.</p>",
+        "matching consistency (higher) = more stable DETR matching. Source: <code>tables/gains.csv</code>. "
+        + esc(host_note(list(frame["host"]) if "host" in frame else []))
+        + "</p>",
         "<table><tr>" + "".join(f"<th>{esc(h)}</th>" for _, h in GAINS_SHOWN) + "</tr>",
     ]
     for r in frame.to_dict("records"):

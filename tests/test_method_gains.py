@@ -108,12 +108,17 @@ def test_markdown_names_the_hosts_the_cells_were_trained_on(tmp_path):
     host = {"cpu": "Example CPU", "machine": "x86_64", "cpu_capability": "AVX512"}
     for f in sorted(runs.glob("**/seed0/metrics.json")):  # seed 0 records its host, seed 1 (older code) none
         f.write_text(json.dumps({**json.loads(f.read_text()), "host": host}))
-    _run(tmp_path, runs)
+    rows = _run(tmp_path, runs)
     md = (tmp_path / "gains.md").read_text()
-    assert "Trained on Example CPU (x86_64, AVX512 kernels) (2 cells record no host)" in md
+    named = "Trained on Example CPU (x86_64, AVX512 kernels)"
+    assert named + " (2 cells record no host)" in md
+    assert rows[("retinanet", "eldet")]["host"] == "Example CPU (x86_64, AVX512 kernels)"
+    from analysis.report_html import gains_section
+
+    assert named in "\n".join(gains_section(tmp_path / "gains.csv"))  # the report index says it too
     for f in runs.glob("**/metrics.json"):  # no cell records a host: no claim about one
         m = json.loads(f.read_text())
         m.pop("host", None)
         f.write_text(json.dumps(m))
-    _run(tmp_path, runs)
-    assert "Trained on" not in (tmp_path / "gains.md").read_text()
+    rows = _run(tmp_path, runs)
+    assert "Trained on" not in (tmp_path / "gains.md").read_text() and rows[("retinanet", "eldet")]["host"] == ""
