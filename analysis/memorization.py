@@ -8,6 +8,12 @@ trained on keeps rising). For every noisy cell with probes in the grid's ``cells
 gives the epoch of the clean-label peak, the drop from the peak to the last probe, and the
 noisy-label AP at the peak and at the end.
 
+ELDET's point is that the two tasks memorize at different times, so the same test is also applied
+per task: to CA (localization: ``CA_clean`` against ``CA``) and to GTBA (classification:
+``GTBA_clean`` against ``GTBA``), in the ``ca_*`` and ``gtba_*`` columns (empty where a probe lacks
+the pair). A task that never memorizes has nothing for a transition to find: its clean-label curve
+peaks at the end.
+
 A cell *shows memorization* when (thresholds are ours; the papers show curves, not a test):
 
 * the clean-label AP peaks before the last probed epoch,
@@ -39,7 +45,9 @@ DEFAULT_MIN_DROP = 0.10
 COLUMNS = [
     "dataset", "noise", "rate", "detector", "method", "seed", "epochs", "peak_epoch", "ap_clean_peak",
     "ap_clean_last", "drop", "ap_noisy_at_peak", "ap_noisy_last", "memorized",
+    "ca_peak_epoch", "ca_drop", "ca_memorized", "gtba_peak_epoch", "gtba_drop", "gtba_memorized",
 ]  # fmt: skip
+TASKS = {"ca": ("CA_clean", "CA"), "gtba": ("GTBA_clean", "GTBA")}  # per-task test: (clean curve, noisy curve)
 
 
 def memorization(epochs, ap_clean, ap_noisy, *, min_drop: float = DEFAULT_MIN_DROP) -> dict:
@@ -66,6 +74,23 @@ def memorization(epochs, ap_clean, ap_noisy, *, min_drop: float = DEFAULT_MIN_DR
     }
 
 
+def task_memorization(probe: dict, *, min_drop: float = DEFAULT_MIN_DROP) -> dict:
+    """The ``ca_*`` / ``gtba_*`` columns of one cell's probe columns: peak epoch, drop, memorized
+    (None where the probe lacks the task's clean or noisy curve or never probed both)."""
+    out: dict = {}
+    for task, (clean, noisy) in TASKS.items():
+        r = None
+        if clean in probe and noisy in probe:
+            try:
+                r = memorization(probe["epoch"], probe[clean], probe[noisy], min_drop=min_drop)
+            except ValueError:
+                r = None
+        out[f"{task}_peak_epoch"] = r["peak_epoch"] if r else None
+        out[f"{task}_drop"] = r["drop"] if r else None
+        out[f"{task}_memorized"] = r["memorized"] if r else None
+    return out
+
+
 def build_rows(source, *, min_drop: float = DEFAULT_MIN_DROP) -> list[dict]:
     """One row per noisy cell of ``source`` (a cells.json or CellRefs) with AP and AP_clean probes."""
     rows = []
@@ -79,6 +104,7 @@ def build_rows(source, *, min_drop: float = DEFAULT_MIN_DROP) -> list[dict]:
             result = memorization(probe["epoch"], probe["AP_clean"], probe["AP"], min_drop=min_drop)
         except ValueError:
             continue
+        result.update(task_memorization(probe, min_drop=min_drop))
         c = ref.cell
         rows.append(
             {"dataset": c.dataset, "noise": c.noise, "rate": c.rate, "detector": c.detector, "method": c.method,
@@ -95,8 +121,30 @@ def to_csv(rows: list[dict]) -> str:
     writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: (f"{v:.4f}" if isinstance(v, float) and k != "rate" else v) for k, v in row.items()})
+        writer.writerow(
+            {
+                k: ("" if v is None else f"{v:.4f}" if isinstance(v, float) and k != "rate" else v)
+                for k, v in row.items()
+            }
+        )
     return out.getvalue()
+
+
+def task_summary(rows: list[dict]) -> str:
+    """'localization (CA) in a of n, classification (GTBA) in b of m' over ``rows`` with the task."""
+    parts = []
+    for task, name in (("ca", "localization (CA)"), ("gtba", "classification (GTBA)")):
+        flags = [r.get(f"{task}_memorized") for r in rows if r.get(f"{task}_memorized") is not None]
+        parts.append(f"{name} in {sum(map(bool, flags))} of {len(flags)}")
+    return ", ".join(parts)
+
+
+def task_cell(row: dict, task: str) -> str:
+    """'drop % (peak epoch)' of one task, or '-' where the probe lacks it."""
+    if row.get(f"{task}_memorized") is None:
+        return "-"
+    flag = " *" if row[f"{task}_memorized"] else ""
+    return f"{100 * row[f'{task}_drop']:.0f} % (ep {row[f'{task}_peak_epoch']}){flag}"
 
 
 def to_markdown(rows: list[dict], *, min_drop: float) -> str:
@@ -106,18 +154,20 @@ def to_markdown(rows: list[dict], *, min_drop: float) -> str:
         "# Memorization: train-set AP against the clean labels peaks, then falls",
         "",
         f"Noisy baselines showing memorization (peak before the last epoch, drop >= {min_drop:.0%}, noisy-label "
-        f"AP still rising): **{shown} of {len(base)}**.",
+        f"AP still rising): **{shown} of {len(base)}**. The same test per task, on the clean- against the "
+        f"noisy-label CA and GTBA curves: {task_summary(base)} (the CA / GTBA columns: drop from the clean-label "
+        "peak (its epoch), * = memorized).",
         "",
         "| dataset | noise | detector | method | seed | peak epoch / epochs | AP clean: peak -> last | drop | "
-        "AP noisy: at peak -> last | memorization |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "AP noisy: at peak -> last | memorization | CA clean | GTBA clean |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['dataset']} | {r['noise']}-{r['rate']:g} | {r['detector']} | {r['method']} | {r['seed']} | "
             f"{r['peak_epoch']} / {r['epochs']} | {100 * r['ap_clean_peak']:.1f} -> {100 * r['ap_clean_last']:.1f} | "
             f"{100 * r['drop']:.0f} % | {100 * r['ap_noisy_at_peak']:.1f} -> {100 * r['ap_noisy_last']:.1f} | "
-            f"{'yes' if r['memorized'] else 'no'} |"
+            f"{'yes' if r['memorized'] else 'no'} | {task_cell(r, 'ca')} | {task_cell(r, 'gtba')} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -144,8 +194,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.markdown:
         write_text(args.markdown, to_markdown(rows, min_drop=args.min_drop))
     base = [r for r in rows if r["method"] == "baseline"]
-    print(f"[memorization] {sum(r['memorized'] for r in base)} of {len(base)} noisy baselines -> {args.out}",
-          file=sys.stderr)  # fmt: skip
+    print(f"[memorization] {sum(r['memorized'] for r in base)} of {len(base)} noisy baselines; per task: "
+          f"{task_summary(base)} -> {args.out}", file=sys.stderr)  # fmt: skip
     return 0
 
 
