@@ -117,12 +117,16 @@ def read_manifest(path: str | os.PathLike) -> Manifest:
     doc = _read_json(path)
     if not isinstance(doc, dict) or "cells" not in doc:
         raise InputError("not a cell manifest (no 'cells'); rule cell_manifest writes it", path=path)
+    if not isinstance(doc["cells"], list):
+        raise InputError(f"'cells' must be a list of {{id, dir}}, got {type(doc['cells']).__name__}", path=path)
     refs = []
     for i, entry in enumerate(doc["cells"]):
+        if not (isinstance(entry, dict) and isinstance(entry.get("id"), str) and isinstance(entry.get("dir"), str)):
+            raise InputError("cell entry lacks a string 'id' or 'dir'", path=path, where=f"cells[{i}]")
         try:
             refs.append(_ref_from_dir(path.parent / entry["dir"], entry["id"]))
-        except (KeyError, TypeError):
-            raise InputError(f"cell entry {i} lacks 'id' or 'dir'", path=path) from None
+        except InputError as exc:  # a malformed id: say which entry of which manifest
+            raise InputError(str(exc), path=path, where=f"cells[{i}]") from None
     return Manifest(doc.get("grid", ""), refs, dict(doc.get("datasets") or {}), dict(doc.get("methods") or {}))
 
 

@@ -45,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.data.coco import read_json, validate_coco
+from benchmarks.data.coco import is_number, read_json, validate_coco
 from benchmarks.errors import InputError, run_cli
 
 BACKENDS = ("fast", "pycocotools")
@@ -106,17 +106,29 @@ def load_ground_truth(gt: dict | str | os.PathLike | GroundTruth) -> GroundTruth
         ann_img, ann_cat, boxes = arr.image_ids, arr.category_ids, arr.boxes
     else:  # no annotations
         ann_img, ann_cat, boxes = np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 4))
+    raw_areas = [a.get("area", -1.0) for a in anns]
+    raw_crowd = [a.get("iscrowd", 0) for a in anns]
     try:
-        areas = np.array([a.get("area", -1.0) for a in anns], dtype=np.float64)
-        crowd = np.array([a.get("iscrowd", 0) for a in anns], dtype=np.int64).astype(bool)
-    except (TypeError, ValueError):
+        # checked on the Python objects: numpy reads null as NaN and "1" as 1, which would silently
+        # move a box to another area range or make it a crowd region
+        if not all(map(is_number, raw_areas)) or not all(map(_is_flag, raw_crowd)):
+            raise TypeError
+        areas = np.array(raw_areas, dtype=np.float64)
+        crowd = np.array(raw_crowd, dtype=np.int64)
+        if not np.isfinite(areas).all() or not np.isin(crowd, (0, 1)).all():
+            raise ValueError
+        crowd = crowd.astype(bool)
+    except (TypeError, ValueError, OverflowError):
         bad = next(
             i
-            for i, a in enumerate(anns)
-            if not isinstance(a.get("area", 0), (int, float)) or not isinstance(a.get("iscrowd", 0), (int, bool))
+            for i, (ar, cr) in enumerate(zip(raw_areas, raw_crowd))
+            if not is_number(ar) or not math.isfinite(ar) or not _is_flag(cr) or cr not in (0, 1)
         )
         raise InputError(
-            "annotation 'area' / 'iscrowd' must be numbers", path=path, where=f"annotations[{bad}]"
+            f"annotation 'area' must be a finite number and 'iscrowd' 0 or 1, got area {raw_areas[bad]!r}, "
+            f"iscrowd {raw_crowd[bad]!r}",
+            path=path,
+            where=f"annotations[{bad}]",
         ) from None
     areas = np.where(areas < 0, boxes[:, 2] * boxes[:, 3], areas) if len(anns) else np.zeros(0)
     return GroundTruth(image_ids, wh.reshape(-1, 2), cat_ids, ann_img, ann_cat, boxes, areas, crowd.reshape(-1), path)
@@ -152,6 +164,14 @@ def _bad_record(dets: list, path: str) -> InputError:
         if not isinstance(s, (int, float)) or isinstance(s, bool):
             return InputError(f"detection score must be a number, got {s!r}", path=path, where=where)
     return InputError("malformed detections", path=path)
+
+
+_DET_NUMBERS = ("image_id", "category_id", "score")
+
+
+def _is_flag(v) -> bool:
+    """iscrowd: an integer or a bool (COCO writes 0 / 1), not a string."""
+    return type(v) in (int, bool) or isinstance(v, (np.integer, np.bool_))
 
 
 def _plain_columns(dets: list) -> tuple[np.ndarray, ...] | None:
@@ -197,6 +217,13 @@ def detection_arrays(dets: list, gt: GroundTruth, *, path: str | os.PathLike = "
         return Detections(z, z.copy(), np.zeros((0, 4)), np.zeros(0))
     columns = _plain_columns(dets)
     if columns is None:  # not plain JSON values (numpy scalars, tuples, bad records): numpy decides
+        for i, d in enumerate(dets):  # ...except for booleans, which numpy would read as 0 / 1
+            if isinstance(d, dict) and any(isinstance(d.get(k), (bool, np.bool_)) for k in _DET_NUMBERS):
+                raise InputError(
+                    "detection image_id / category_id / score must be numbers, not true/false",
+                    path=path,
+                    where=f"record {i}",
+                )
         try:
             columns = tuple(np.array([d[k] for d in dets]) for k in ("image_id", "category_id", "score", "bbox"))
         except (KeyError, TypeError, ValueError, IndexError):

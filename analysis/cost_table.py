@@ -30,8 +30,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 from analysis.cell_files import cells_of
+from analysis.table_io import check_table_outputs, rows_to_csv, table_parser, write_tables
 from analysis.table_io import fmt as _fmt
-from analysis.table_io import rows_to_csv, table_parser, write_tables
 from benchmarks.data.coco import read_json
 from benchmarks.errors import InputError, run_cli
 
@@ -211,6 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = table_parser("python -m analysis.cost_table", __doc__)
     parser.add_argument("--no-published", action="store_true", help="leave out the papers' cost rows")
     args = parser.parse_args(argv)
+    check_table_outputs(args)
     rows = build_table(args.cells, published=not args.no_published)
     write_tables(args, to_csv(rows), to_markdown(rows))
     n = sum(r["level"] == "cell" for r in rows)

@@ -33,12 +33,13 @@ import csv
 import io
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
 from analysis.cell_files import cells_of
+from analysis.table_io import check_table_outputs, write_tables
 from analysis.transition import read_probe_csv
-from benchmarks.atomic import write_text
 from benchmarks.errors import InputError, run_cli
 
 DEFAULT_MIN_DROP = 0.10
@@ -91,11 +92,16 @@ def task_memorization(probe: dict, *, min_drop: float = DEFAULT_MIN_DROP) -> dic
     return out
 
 
-def build_rows(source, *, min_drop: float = DEFAULT_MIN_DROP) -> list[dict]:
-    """One row per noisy cell of ``source`` (a cells.json or CellRefs) with AP and AP_clean probes."""
+def build_rows(source, *, min_drop: float = DEFAULT_MIN_DROP, skipped: list | None = None) -> list[dict]:
+    """One row per noisy cell of ``source`` (a cells.json or CellRefs) with AP and AP_clean probes;
+    the probe files of noisy cells that have none are appended to ``skipped``."""
     rows = []
     for ref in cells_of(source):
-        if ref.cell.noise == "clean" or not ref.file("probe.csv").is_file():
+        if ref.cell.noise == "clean":
+            continue
+        if not ref.file("probe.csv").is_file():
+            if skipped is not None:
+                skipped.append(ref.file("probe.csv"))
             continue
         probe = read_probe_csv(ref.file("probe.csv"))
         if probe["epoch"].size == 0 or "AP_clean" not in probe or "AP" not in probe:
@@ -111,7 +117,8 @@ def build_rows(source, *, min_drop: float = DEFAULT_MIN_DROP) -> list[dict]:
              "seed": c.seed, **result}
         )  # fmt: skip
     if not rows:
-        raise InputError("no noisy cell with AP / AP_clean probes in this cell list")
+        where = f" {source}" if isinstance(source, (str, Path)) else ""
+        raise InputError(f"no noisy cell with AP / AP_clean probes in the cell list{where}")
     return sorted(rows, key=lambda r: (r["dataset"], r["noise"], r["rate"], r["method"] != "baseline",
                                        r["method"], r["detector"], r["seed"]))  # fmt: skip
 
@@ -189,10 +196,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if not 0 < args.min_drop < 1:
         raise InputError(f"--min-drop must be in (0, 1), got {args.min_drop}")
-    rows = build_rows(args.cells, min_drop=args.min_drop)
-    write_text(args.out, to_csv(rows))
-    if args.markdown:
-        write_text(args.markdown, to_markdown(rows, min_drop=args.min_drop))
+    check_table_outputs(args)
+    skipped: list = []
+    rows = build_rows(args.cells, min_drop=args.min_drop, skipped=skipped)
+    if skipped:
+        print(f"[memorization] warning: {len(skipped)} noisy cells have no probe.csv and are left out "
+              f"(e.g. {skipped[0]})", file=sys.stderr)  # fmt: skip
+    write_tables(args, to_csv(rows), to_markdown(rows, min_drop=args.min_drop))
     base = [r for r in rows if r["method"] == "baseline"]
     print(f"[memorization] {sum(r['memorized'] for r in base)} of {len(base)} noisy baselines; per task: "
           f"{task_summary(base)} -> {args.out}", file=sys.stderr)  # fmt: skip

@@ -108,7 +108,10 @@ def run_host(results: Path, this_host: bool) -> dict:
     seen: dict[str, dict] = {}
     missing = []
     for m in sorted((results / "runs").glob("**/metrics.json")):
-        host = json.loads(m.read_text()).get("host")
+        try:
+            host = json.loads(m.read_text(encoding="utf-8")).get("host")
+        except (ValueError, AttributeError) as exc:  # malformed JSON, not UTF-8, not an object
+            raise InputError(f"not a JSON object of a cell's metrics ({exc})", path=m) from None
         if host is None:
             missing.append(m)
         else:
@@ -130,7 +133,11 @@ def run_host(results: Path, this_host: bool) -> dict:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m analysis.metafile_record",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--results", type=Path, required=True, help="the run's results directory (results/default)")
     p.add_argument("--source", required=True, help="which run measured it: commit, date, command")
     p.add_argument("--this-host", action="store_true", help="the run was made on this machine (cells without a host)")
@@ -140,11 +147,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     gains_path = args.results / "tables" / "gains.csv"
     if not gains_path.is_file():
         raise InputError(f"{gains_path}: missing (run `snakemake --cores 2 {gains_path}` first)")
-    with gains_path.open(newline="") as f:
-        gains = list(csv.DictReader(f))
+    metafiles = sorted(args.methods_dir.glob("*/metafile.yml"))
+    if not metafiles:
+        raise InputError(f"no <method>/metafile.yml under --methods-dir {args.methods_dir}")
+    try:
+        with gains_path.open(newline="", encoding="utf-8") as f:
+            gains = list(csv.DictReader(f))
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text (byte {exc.start}: {exc.reason})", path=gains_path) from None
     host = run_host(args.results, args.this_host)
     new = {}
-    for path in sorted(args.methods_dir.glob("*/metafile.yml")):
+    for path in metafiles:
         meta = load_metafile(path)
         results = results_for(meta["method"], gains, str(gains_path))
         if not results:

@@ -35,9 +35,9 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from analysis.cell_files import cells_of
+from analysis.cell_files import IDENTITY_KEYS, cells_of, identity
+from analysis.table_io import check_table_outputs, rows_to_csv, table_parser, write_tables
 from analysis.table_io import fmt as _fmt
-from analysis.table_io import rows_to_csv, table_parser, write_tables
 from benchmarks.data.coco import read_json
 from benchmarks.errors import InputError, run_cli
 from benchmarks.training.host_info import describe
@@ -61,10 +61,38 @@ def _probe_means(probe_file: Path) -> dict[str, float]:
     with open(probe_file, encoding="utf-8", newline="") as fh:
         rows = list(csv.DictReader(fh))
     for name, col in PROBE_MEANS.items():
-        vals = [float(r[col]) for r in rows if r.get(col) not in (None, "")]
+        vals = []
+        for line, r in enumerate(rows, 2):
+            if r.get(col) in (None, ""):
+                continue
+            try:
+                vals.append(float(r[col]))
+            except ValueError:
+                raise InputError(
+                    f"column {col!r}: {r[col]!r} is not a number", path=probe_file, where=f"line {line}"
+                ) from None
         if vals:
             out[name] = float(np.mean(vals))
     return out
+
+
+def check_metrics(m: dict, ref, path: Path) -> None:
+    """A cell's metrics.json must be the cell the manifest lists there (a copied or hand-edited file
+    would pair one baseline twice) and hold AP / AP50 as fractions in [0, 1]."""
+    try:
+        ident = identity(m)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"malformed cell identity ({exc})", path=path) from None
+    for key in IDENTITY_KEYS:
+        if ident[key] != getattr(ref.cell, key):
+            raise InputError(
+                f"says {key} {m[key]!r}, but it is the file of cell {ref.id} ({key} {getattr(ref.cell, key)!r})",
+                path=path,
+            )
+    for key in ("AP", "AP50"):
+        v = m[key]
+        if type(v) not in (int, float) or not math.isfinite(v) or not 0.0 <= v <= 1.0:
+            raise InputError(f"{key} must be a fraction in [0, 1], got {v!r}", path=path)
 
 
 def collect_cells(source) -> list[dict]:
@@ -76,6 +104,7 @@ def collect_cells(source) -> list[dict]:
         missing = [k for k in (*KEY, "method", "seed", "AP", "AP50") if k not in m]
         if missing:
             raise InputError(f"metrics.json lacks {missing}", path=metrics_file)
+        check_metrics(m, ref, metrics_file)
         cells.append(
             {
                 **{k: m[k] for k in KEY},
@@ -197,6 +226,7 @@ def to_markdown(rows: list[dict], note: str = "") -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = table_parser("python -m analysis.method_gains", __doc__).parse_args(argv)
+    check_table_outputs(args)
     cells = collect_cells(args.cells)
     rows = build_table(cells)
     note = host_note([c["host"] for c in cells], sum(1 for c in cells if not c["host"]))

@@ -9,7 +9,7 @@ import io
 import math
 from collections.abc import Sequence
 
-from benchmarks.atomic import write_text
+from benchmarks.atomic import check_outputs, write_texts
 
 
 def fmt(v, spec: str = ".2f") -> str:
@@ -40,8 +40,15 @@ def table_parser(prog: str, doc: str) -> argparse.ArgumentParser:
     return p
 
 
+def check_table_outputs(args: argparse.Namespace) -> None:
+    """Before any work: ``--out`` and ``--markdown`` are two files and neither is ``--cells``."""
+    check_outputs({"--cells": args.cells}, {"--out": args.out, "--markdown": args.markdown})
+
+
 def write_tables(args: argparse.Namespace, csv_text: str, markdown_text: str) -> None:
-    """Write the CSV, then the Markdown if asked, each atomically."""
-    write_text(args.out, csv_text)
+    """Write the CSV and, if asked, the Markdown, all-or-nothing (never over ``--cells``)."""
+    check_table_outputs(args)
+    files = {args.out: csv_text}
     if args.markdown:
-        write_text(args.markdown, markdown_text)
+        files[args.markdown] = markdown_text
+    write_texts(files)

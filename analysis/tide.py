@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -61,7 +62,7 @@ from analysis.coco_eval import (
     pair_iou,
     segment_max_first,
 )
-from benchmarks.errors import run_cli
+from benchmarks.errors import InputError, run_cli
 
 ERROR_TYPES = ("Cls", "Loc", "Both", "Dupe", "Bkg", "Miss")  # TIDE's table order
 POS_THR = 0.5  # t_f, foreground IoU
@@ -171,6 +172,17 @@ def _kept_order(g: GroundTruth, d: Detections, max_dets: int) -> np.ndarray:
     return order[np.arange(len(r)) - start < max_dets]
 
 
+def check_thresholds(pos_thr: float, bg_thr: float, max_dets: int) -> None:
+    """TIDE needs 0 <= t_b < t_f <= 1 (background below foreground IoU) and at least one detection
+    per image; anything else gives numbers without meaning."""
+    if not (math.isfinite(pos_thr) and 0.0 < pos_thr <= 1.0):
+        raise InputError(f"--pos-thr must be in (0, 1], got {pos_thr}")
+    if not (math.isfinite(bg_thr) and 0.0 <= bg_thr < pos_thr):
+        raise InputError(f"--bg-thr must be in [0, --pos-thr) = [0, {pos_thr:g}), got {bg_thr}")
+    if max_dets < 1:
+        raise InputError(f"--max-dets must be >= 1, got {max_dets}")
+
+
 def tide(
     gt: dict | str | os.PathLike | GroundTruth,
     dets: list | str | os.PathLike | Detections,
@@ -180,7 +192,10 @@ def tide(
     max_dets: int = MAX_DETS,
 ) -> TideResult:
     """TIDE's AP50, dAP per error type, dAP_FP and dAP_FN (AP points) of ``dets`` against ``gt``."""
+    check_thresholds(pos_thr, bg_thr, max_dets)
     g, d = load_inputs(gt, dets)
+    if not (~g.iscrowd).any():
+        raise InputError("the ground truth has no (non-crowd) annotation: AP and its errors are undefined", path=g.path)
     keep = _kept_order(g, d, max_dets)
     k_n = len(keep)
     k_img, k_cls, k_box, k_score = d.image_ids[keep], d.category_ids[keep], d.boxes[keep], d.scores[keep]

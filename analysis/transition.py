@@ -61,6 +61,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import math
 import sys
@@ -275,7 +276,11 @@ def read_probe_csv(path: str | Path) -> dict[str, np.ndarray]:
     path = Path(path)
     if not path.is_file():
         raise InputError("probe file not found", path=path)
-    with open(path, newline="", encoding="utf-8") as fh:
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text (byte {exc.start}: {exc.reason})", path=path) from None
+    with io.StringIO(text, newline="") as fh:
         reader = csv.DictReader(fh)
         fields = reader.fieldnames or []
         if "epoch" not in fields:
@@ -350,6 +355,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if not 0.0 < args.threshold < 1.0:
         raise InputError(f"--threshold must be in (0, 1), got {args.threshold}")
+    if args.horizon is not None and args.horizon < 2:
+        raise InputError(f"--horizon must be >= 2 (the first epoch a transition can be at), got {args.horizon}")
     probe = read_probe_csv(args.csv)
     if args.column not in probe:
         cols = ", ".join(c for c in probe if c != "epoch")

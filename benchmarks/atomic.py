@@ -11,11 +11,12 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
 from benchmarks import jsonio
+from benchmarks.errors import InputError
 
 
 @contextlib.contextmanager
@@ -62,3 +63,60 @@ def write_text(dest: str | os.PathLike, text: str) -> None:
     """Write ``text`` atomically."""
     with atomic_open(dest, "w", encoding="utf-8") as fh:
         fh.write(text)
+
+
+def write_all(writers: Sequence[tuple[Path, Callable[[Path], None]]]) -> None:
+    """Write several files all-or-nothing: each to a temp name, then rename all; undo on failure.
+
+    Every writer fills its temporary path (benchmarks.atomic.atomic_path); renames happen only once
+    all writers succeeded. If a rename fails, destinations already renamed in this call are removed,
+    so after any failure none of the outputs of this call exists.
+    """
+    committed: list[Path] = []
+    try:
+        with contextlib.ExitStack() as stack:
+            tmps = []
+            for dest, _ in writers:
+                # registered before the atomic_path: runs after its rename, records only a success
+                stack.push(lambda et, ev, tb, dest=dest: committed.append(dest) if et is None else None)
+                tmps.append(stack.enter_context(atomic_path(dest)))
+            for (_, write), tmp in zip(writers, tmps):
+                write(tmp)
+    except BaseException:
+        for dest in committed:
+            dest.unlink(missing_ok=True)
+        raise
+
+
+def write_texts(files: Mapping[str | os.PathLike, str]) -> None:
+    """Write several text files all-or-nothing (:func:`write_all`): a table and its Markdown view
+    never appear one without the other."""
+
+    def writer(text: str) -> Callable[[Path], None]:
+        def write(tmp: Path) -> None:
+            with open(tmp, "w", encoding="utf-8") as fh:
+                fh.write(text)
+                fh.flush()
+                os.fsync(fh.fileno())
+
+        return write
+
+    write_all([(Path(dest), writer(text)) for dest, text in files.items()])
+
+
+def check_outputs(
+    inputs: Mapping[str, str | os.PathLike | None], outputs: Mapping[str, str | os.PathLike | None]
+) -> None:
+    """InputError unless the output paths (option -> path; None = not asked for) are distinct and
+    none of them is an input: a CLI never overwrites what it reads, nor one output with another."""
+    seen: dict[Path, str] = {}
+    read = {Path(os.path.abspath(p)).resolve(): k for k, p in inputs.items() if p is not None}
+    for key, dest in outputs.items():
+        if dest is None:
+            continue
+        real = Path(os.path.abspath(dest)).resolve()
+        if real in read:
+            raise InputError(f"{key} is the input {read[real]}; inputs are never overwritten", path=dest)
+        if real in seen:
+            raise InputError(f"{key} and {seen[real]} are the same file", path=dest)
+        seen[real] = key

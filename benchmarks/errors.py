@@ -3,7 +3,9 @@
 Bad input (a malformed annotation file, an unknown class id, a box outside its image, a missing
 file, an impossible config) raises :class:`InputError` naming the file and the problem. Command
 line entry points run through :func:`run_cli`, which prints ``error: <message>`` to stderr and
-exits with status 2 instead of showing a traceback; unexpected exceptions still show a traceback.
+exits with status 2 instead of showing a traceback, as it does for an ``OSError`` about a named file
+(an output directory that cannot be created, a path that is a directory, no permission);
+unexpected exceptions still show a traceback.
 """
 
 from __future__ import annotations
@@ -33,6 +35,15 @@ def run_cli(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[s
         code = main(argv)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        if exc.filename is None:  # not about a file the user named: a real failure
+            raise
+        # an output that cannot be written (no such directory, a directory, no permission) or an
+        # input that cannot be opened: the file and the reason, not a traceback
+        # (a failed rename names the destination second: that is the user's path)
+        name = exc.filename2 if exc.filename2 is not None else exc.filename
+        print(f"error: {name}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

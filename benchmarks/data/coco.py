@@ -63,6 +63,21 @@ def load_coco(path: str | os.PathLike, *, require_annotations: bool = True) -> d
     return coco
 
 
+def is_int(v) -> bool:
+    """A JSON integer or a numpy one (in-memory inputs); not a bool, float or string."""
+    return type(v) is int or isinstance(v, np.integer)
+
+
+def is_number(v) -> bool:
+    """A JSON number or a numpy one; not a bool (numpy would read true as 1), string or null."""
+    return type(v) in (int, float) or isinstance(v, (np.integer, np.floating))
+
+
+def _all(check, values: list) -> bool:
+    """``check`` holds for every value; one C-level type pass first (plain JSON is the usual case)."""
+    return set(map(type, values)) <= ({int} if check is is_int else {int, float}) or all(map(check, values))
+
+
 def _first_bad(mask: np.ndarray) -> int:
     return int(np.flatnonzero(mask)[0])
 
@@ -92,9 +107,12 @@ def validate_coco(
 
     def _ids(records: list, kind: str) -> np.ndarray:
         try:
-            ids = np.array([r["id"] for r in records], dtype=np.int64)
-        except (KeyError, TypeError, ValueError):
-            bad = next(i for i, r in enumerate(records) if not isinstance(r, dict) or not isinstance(r.get("id"), int))
+            raw = [r["id"] for r in records]
+            if not _all(is_int, raw):  # np.array would read "2", 2.5 or true as an id
+                raise TypeError
+            ids = np.array(raw, dtype=np.int64)
+        except (KeyError, TypeError, ValueError, OverflowError):
+            bad = next(i for i, r in enumerate(records) if not isinstance(r, dict) or not is_int(r.get("id")))
             raise InputError(f"{kind} record has no integer 'id'", path=path, where=f"{kind}[{bad}]") from None
         uniq, counts = np.unique(ids, return_counts=True)
         if (counts > 1).any():
@@ -107,14 +125,22 @@ def validate_coco(
         if not isinstance(c.get("name"), str):
             raise InputError("category has no 'name'", path=path, where=f"categories[{i}]")
     try:
-        wh = np.array([(im["width"], im["height"]) for im in images], dtype=np.float64).reshape(-1, 2)
+        sizes = [(im["width"], im["height"]) for im in images]
+        if not _all(is_number, list(chain.from_iterable(sizes))):  # not "120", not true
+            raise TypeError
+        wh = np.array(sizes, dtype=np.float64).reshape(-1, 2)
     except (KeyError, TypeError, ValueError):
         bad = next(
             i
             for i, im in enumerate(images)
-            if not all(isinstance(im.get(k), (int, float)) for k in ("width", "height"))
+            if not isinstance(im, dict) or not all(is_number(im.get(k)) for k in ("width", "height"))
         )
         raise InputError("image has no numeric width/height", path=path, where=f"images[{bad}]") from None
+    if len(wh) and not np.isfinite(wh).all():
+        bad = _first_bad(~np.isfinite(wh).all(1))
+        raise InputError(
+            f"image id {int(img_ids[bad])} has a non-finite size {wh[bad].tolist()}", path=path, where=f"images[{bad}]"
+        )
     if len(wh) and (wh <= 0).any():
         bad = _first_bad((wh <= 0).any(1))
         raise InputError(
@@ -204,11 +230,14 @@ def annotation_arrays(coco: dict, *, path: str | os.PathLike = "<coco>", _img_id
         # every bbox a list of 4 before flattening: a short one next to a long one would shift rows
         if not set(map(type, bboxes)) <= {list, tuple} or not set(map(len, bboxes)) <= {4}:
             raise ValueError
-        boxes = np.fromiter(chain.from_iterable(bboxes), dtype=np.float64, count=4 * n).reshape(n, 4)
+        coords = list(chain.from_iterable(bboxes))
+        if not _all(is_number, coords):  # np.fromiter would read "3" (or true) as 3
+            raise TypeError
+        boxes = np.fromiter(coords, dtype=np.float64, count=4 * n).reshape(n, 4)
     except (KeyError, TypeError, ValueError):
         for i, a in enumerate(anns):
             bb = a.get("bbox")
-            if not (isinstance(bb, list) and len(bb) == 4 and all(isinstance(v, (int, float)) for v in bb)):
+            if not (isinstance(bb, (list, tuple)) and len(bb) == 4 and all(map(is_number, bb))):
                 raise InputError(
                     f"annotation id {a.get('id')} bbox must be 4 numbers [x, y, w, h], got {bb!r}",
                     path=path,

@@ -60,7 +60,6 @@ fields), and a stats JSON (counts per action, realised rates, mean IoU of the pe
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
 import os
@@ -73,7 +72,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.atomic import atomic_path
+from benchmarks.atomic import write_all
 from benchmarks.data.coco import AnnotationArrays, dump_coco, read_json, validate_coco
 from benchmarks.errors import InputError, run_cli
 from benchmarks.jsonio import gc_paused
@@ -414,29 +413,6 @@ def manifest_csv(arr: AnnotationArrays, c: Corruption) -> bytes:
 def default_paths(out: Path) -> tuple[Path, Path]:
     """``<out-stem>.manifest.csv`` and ``<out-stem>.stats.json`` next to ``out``."""
     return out.with_name(out.stem + ".manifest.csv"), out.with_name(out.stem + ".stats.json")
-
-
-def write_all(writers: Sequence[tuple[Path, Callable[[Path], None]]]) -> None:
-    """Write several files all-or-nothing: each to a temp name, then rename all; undo on failure.
-
-    Every writer fills its temporary path (benchmarks.atomic.atomic_path); renames happen only once
-    all writers succeeded. If a rename fails, destinations already renamed in this call are removed,
-    so after any failure none of the outputs of this call exists.
-    """
-    committed: list[Path] = []
-    try:
-        with contextlib.ExitStack() as stack:
-            tmps = []
-            for dest, _ in writers:
-                # registered before the atomic_path: runs after its rename, records only a success
-                stack.push(lambda et, ev, tb, dest=dest: committed.append(dest) if et is None else None)
-                tmps.append(stack.enter_context(atomic_path(dest)))
-            for (_, write), tmp in zip(writers, tmps):
-                write(tmp)
-    except BaseException:
-        for dest in committed:
-            dest.unlink(missing_ok=True)
-        raise
 
 
 def _write_bytes(data: bytes) -> Callable[[Path], None]:
