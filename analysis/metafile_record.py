@@ -29,11 +29,12 @@ from pathlib import Path
 
 from analysis.method_metafile import load_metafile, tolerance_for
 from benchmarks.atomic import atomic_open
-from benchmarks.errors import InputError, run_cli
+from benchmarks.errors import InputError, open_utf8, run_cli
 from benchmarks.training.host_info import describe, host_info
 
 METHODS = Path(__file__).resolve().parents[1] / "benchmarks" / "methods"
 KEY = ("detector", "noise", "rate")
+GAINS_COLUMNS = ("method", "detector", "noise", "rate", "n", "AP", "AP_std", "AP_base", "AP_base_std", "dAP", "dAP_std")
 
 
 def _num(row: dict, column: str, where: str) -> float:
@@ -58,7 +59,10 @@ def results_for(method: str, gains: list[dict], source: str = "gains.csv") -> li
         if method != "baseline" and g.get("method") != method:
             continue
         key = (g["detector"], g["noise"], _num(g, "rate", where))
-        n = int(_num(g, "n", where))
+        n = _num(g, "n", where)
+        if not n.is_integer() or n < 1:
+            raise InputError(f"{where}: column 'n' must be a positive whole number of seeds, got {g['n']!r}")
+        n = int(n)
         if method == "baseline":
             row = {"n": n, "AP": _stat(_num(g, "AP_base", where), _num(g, "AP_base_std", where))}
             if key in rows and rows[key] != row:
@@ -150,11 +154,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     metafiles = sorted(args.methods_dir.glob("*/metafile.yml"))
     if not metafiles:
         raise InputError(f"no <method>/metafile.yml under --methods-dir {args.methods_dir}")
-    try:
-        with gains_path.open(newline="", encoding="utf-8") as f:
-            gains = list(csv.DictReader(f))
-    except UnicodeDecodeError as exc:
-        raise InputError(f"not UTF-8 text (byte {exc.start}: {exc.reason})", path=gains_path) from None
+    with open_utf8(gains_path, newline="") as f:
+        reader = csv.DictReader(f)
+        lacking = [c for c in GAINS_COLUMNS if c not in (reader.fieldnames or [])]
+        if lacking:
+            raise InputError(f"lacks the columns {lacking} (rule method_gains writes it)", path=gains_path)
+        gains = list(reader)
     host = run_host(args.results, args.this_host)
     new = {}
     for path in metafiles:

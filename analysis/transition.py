@@ -61,7 +61,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import io
 import json
 import math
 import sys
@@ -72,7 +71,7 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import OptimizeWarning, least_squares
 
-from benchmarks.errors import InputError, run_cli
+from benchmarks.errors import InputError, open_utf8, run_cli
 
 DEFAULT_THRESHOLD = 0.9  # ADELE's r (``--r_threshold``), also used by ELDET
 MIN_POINTS = 4  # three parameters + at least one degree of freedom
@@ -276,11 +275,7 @@ def read_probe_csv(path: str | Path) -> dict[str, np.ndarray]:
     path = Path(path)
     if not path.is_file():
         raise InputError("probe file not found", path=path)
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"not UTF-8 text (byte {exc.start}: {exc.reason})", path=path) from None
-    with io.StringIO(text, newline="") as fh:
+    with open_utf8(path, newline="") as fh:
         reader = csv.DictReader(fh)
         fields = reader.fieldnames or []
         if "epoch" not in fields:

@@ -10,6 +10,8 @@ unexpected exceptions still show a traceback.
 
 from __future__ import annotations
 
+import io
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -27,6 +29,17 @@ class InputError(Exception):
                 prefix += f" ({where})"
             prefix += ": "
         super().__init__(prefix + message)
+
+
+def open_utf8(path: str | os.PathLike, newline: str | None = None) -> io.StringIO:
+    """A text file's content as a stream, or :class:`InputError` naming the file when it is not
+    UTF-8 (a binary or Latin-1 file otherwise surfaces as a ``UnicodeDecodeError`` without a name)."""
+    with open(path, "rb") as fh:
+        data = fh.read()
+    try:
+        return io.StringIO(data.decode("utf-8"), newline=newline)
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text (byte {exc.start}: {exc.reason})", path=path) from None
 
 
 def run_cli(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None) -> int:

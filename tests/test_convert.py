@@ -188,12 +188,24 @@ def _break_voc(src: Path, case: str) -> tuple[list[str], tuple[str, ...]]:
             "<bndbox><xmin>a</xmin><ymin>1</ymin><xmax>2</xmax><ymax>2</ymax></bndbox></object></annotation>"
         )
         return [], ("000005.xml", "object 0", "<xmin> is not a number")
+    if case == "list_not_utf8":
+        (src / "VOC2007" / "ImageSets" / "Main" / "trainval.txt").write_bytes(b"\xff\xfe000005\n")
+        return [], ("trainval.txt", "not UTF-8")
     raise AssertionError(case)
 
 
 @pytest.mark.parametrize(
     "case",
-    ["malformed_xml", "unknown_class", "box_outside", "missing_xml", "missing_image", "no_val_list", "bad_coordinate"],
+    [
+        "malformed_xml",
+        "unknown_class",
+        "box_outside",
+        "missing_xml",
+        "missing_image",
+        "no_val_list",
+        "bad_coordinate",
+        "list_not_utf8",
+    ],  # fmt: skip
 )
 def test_voc_bad_sources(tmp_path, capsys, case):
     src = _voc(tmp_path)

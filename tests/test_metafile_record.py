@@ -65,6 +65,21 @@ def test_disagreeing_paired_baselines_and_bad_numbers_are_named():
     g[0]["AP"] = "nan"
     with pytest.raises(InputError, match=r"row 2: column 'AP' is nan"):
         results_for("eldet", g)
+    g = _gains()
+    g[0]["n"] = "2.7"  # was written as n: 2
+    with pytest.raises(InputError, match=r"row 2: column 'n' must be a positive whole number"):
+        results_for("eldet", g)
+
+
+def test_a_gains_table_without_its_columns_is_named(tmp_path, capsys):
+    from benchmarks.errors import run_cli
+
+    (tmp_path / "res" / "tables").mkdir(parents=True)
+    gains = tmp_path / "res" / "tables" / "gains.csv"
+    gains.write_text("dataset,noise,rate,method,n\nsynth,clean,0,bckd,3\n")  # no detector column
+    assert run_cli(main, ["--results", str(tmp_path / "res"), "--source", "t"]) == 2
+    err = capsys.readouterr().err
+    assert "gains.csv" in err and "'detector'" in err and "Traceback" not in err
 
 
 def test_only_the_default_block_is_replaced(tmp_path):

@@ -36,7 +36,7 @@ from tqdm import tqdm
 
 from benchmarks.data.converters import box_annotation, categories, image_size, link_images, log
 from benchmarks.data.converters.voc import parse_voc_xml
-from benchmarks.errors import InputError
+from benchmarks.errors import InputError, open_utf8
 from benchmarks.seeding import derive_seed
 
 HELP = "Oxford-IIIT Pets head boxes (37 breeds; default: trainval split into train/val)"
@@ -52,7 +52,7 @@ def read_list(path: Path) -> list[tuple[int, str, int]]:
     if not path.is_file():
         raise InputError("list file not found", path=path)
     rows = []
-    with open(path, encoding="utf-8") as fh:
+    with open_utf8(path) as fh:
         for lineno, line in enumerate(fh, 1):
             if not line.strip() or line.lstrip().startswith("#"):
                 continue

@@ -51,7 +51,7 @@ import numpy as np
 from tqdm import tqdm
 
 from benchmarks.data.converters import box_annotation, categories, clip_box, image_size, link_images, log
-from benchmarks.errors import InputError
+from benchmarks.errors import InputError, open_utf8
 from benchmarks.seeding import derive_seed
 
 CLASSES = (
@@ -93,7 +93,7 @@ def read_rows(path: Path, unknown: str) -> tuple[list[Row], list[str]]:
         raise InputError("annotation file not found", path=path)
     rows: list[Row] = []
     order: dict[str, None] = {}
-    with open(path, encoding="utf-8", newline="") as fh:
+    with open_utf8(path, newline="") as fh:
         reader = csv.DictReader(fh)
         missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
         if missing:
@@ -141,7 +141,7 @@ def read_sizes(path: Path) -> dict[str, tuple[int, int]]:
     if not path.is_file():
         raise InputError("sizes file not found", path=path)
     sizes = {}
-    with open(path, encoding="utf-8", newline="") as fh:
+    with open_utf8(path, newline="") as fh:
         reader = csv.DictReader(fh)
         missing = [c for c in ("image_id", "width", "height") if c not in (reader.fieldnames or [])]
         if missing:

@@ -40,7 +40,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from benchmarks.data.converters import box_annotation, categories, clip_box, image_size, link_images, log
-from benchmarks.errors import InputError
+from benchmarks.errors import InputError, open_utf8
 
 CLASSES = (
     "aeroplane",
@@ -165,7 +165,7 @@ def parse_sets(spec: str, option: str) -> list[tuple[str, str]]:
 def read_id_list(path: Path) -> list[tuple[int, str]]:
     """(line number, image id) of an ImageSets list; blank lines skipped, first token of each line."""
     rows = []
-    with open(path, encoding="utf-8") as fh:
+    with open_utf8(path) as fh:
         for lineno, line in enumerate(fh, 1):
             parts = line.split()
             if parts:
