@@ -45,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.data.coco import is_number, read_json, validate_coco
+from benchmarks.data.coco import all_typed, is_number, read_json, validate_coco
 from benchmarks.errors import InputError, run_cli
 
 BACKENDS = ("fast", "pycocotools")
@@ -111,7 +111,7 @@ def load_ground_truth(gt: dict | str | os.PathLike | GroundTruth) -> GroundTruth
     try:
         # checked on the Python objects: numpy reads null as NaN and "1" as 1, which would silently
         # move a box to another area range or make it a crowd region
-        if not all(map(is_number, raw_areas)) or not all(map(_is_flag, raw_crowd)):
+        if not all_typed(raw_areas, {int, float}, is_number) or not all_typed(raw_crowd, {int, bool}, _is_flag):
             raise TypeError
         areas = np.array(raw_areas, dtype=np.float64)
         crowd = np.array(raw_crowd, dtype=np.int64)

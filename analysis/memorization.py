@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -80,15 +81,28 @@ def task_memorization(probe: dict, *, min_drop: float = DEFAULT_MIN_DROP) -> dic
     (None where the probe lacks the task's clean or noisy curve or never probed both)."""
     out: dict = {}
     for task, (clean, noisy) in TASKS.items():
-        r = None
+        r: dict = {}
         if clean in probe and noisy in probe:
             try:
                 r = memorization(probe["epoch"], probe[clean], probe[noisy], min_drop=min_drop)
-            except ValueError:
-                r = None
-        out[f"{task}_peak_epoch"] = r["peak_epoch"] if r else None
-        out[f"{task}_drop"] = r["drop"] if r else None
-        out[f"{task}_memorized"] = r["memorized"] if r else None
+            except ValueError:  # no epoch with both curves probed
+                pass
+        for field in ("peak_epoch", "drop", "memorized"):
+            out[f"{task}_{field}"] = r.get(field)
+    return out
+
+
+def read_task_columns(record: dict) -> dict:
+    """The ``ca_*`` / ``gtba_*`` columns of one row read back from memorization.csv (pandas
+    records: empty cells are NaN; a table written before the columns existed has none) as
+    :func:`task_memorization` returns them."""
+    out: dict = {}
+    for task in TASKS:
+        flag = record.get(f"{task}_memorized")
+        known = flag is not None and not (isinstance(flag, float) and math.isnan(flag))
+        out[f"{task}_memorized"] = str(flag) == "True" if known else None
+        out[f"{task}_drop"] = float(record[f"{task}_drop"]) if known else None
+        out[f"{task}_peak_epoch"] = int(record[f"{task}_peak_epoch"]) if known else None
     return out
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from analysis.method_metafile import load_metafile, tolerance_for
 from benchmarks.atomic import atomic_open
+from benchmarks.data.coco import read_json
 from benchmarks.errors import InputError, open_utf8, run_cli
 from benchmarks.training.host_info import describe, host_info
 
@@ -112,10 +113,10 @@ def run_host(results: Path, this_host: bool) -> dict:
     seen: dict[str, dict] = {}
     missing = []
     for m in sorted((results / "runs").glob("**/metrics.json")):
-        try:
-            host = json.loads(m.read_text(encoding="utf-8")).get("host")
-        except (ValueError, AttributeError) as exc:  # malformed JSON, not UTF-8, not an object
-            raise InputError(f"not a JSON object of a cell's metrics ({exc})", path=m) from None
+        record = read_json(m)
+        if not isinstance(record, dict):
+            raise InputError("not a JSON object of a cell's metrics", path=m)
+        host = record.get("host")
         if host is None:
             missing.append(m)
         else:

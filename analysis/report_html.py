@@ -399,23 +399,6 @@ def gains_section(gains_csv: Path) -> list[str]:
     return parts
 
 
-def memorization_rows(frame: pd.DataFrame) -> list[dict]:
-    """Rows of memorization.csv as ``analysis.memorization`` builds them: the per-task columns None
-    where empty (a table written before they existed has none), flags as bools."""
-    rows = []
-    for r in frame.to_dict("records"):
-        row = dict(r)
-        for task in memorization.TASKS:
-            flag = r.get(f"{task}_memorized")
-            if flag is None or (isinstance(flag, float) and math.isnan(flag)):
-                row.update({f"{task}_memorized": None, f"{task}_drop": None, f"{task}_peak_epoch": None})
-            else:
-                row.update({f"{task}_memorized": str(flag) == "True", f"{task}_drop": float(r[f"{task}_drop"]),
-                            f"{task}_peak_epoch": int(r[f"{task}_peak_epoch"])})  # fmt: skip
-        rows.append(row)
-    return rows
-
-
 def early_learning_section(root: Path) -> list[str]:
     """Does this grid show the phenomenon? The pretraining runs, then per noisy baseline the CA / GTBA
     transition epochs and the clean-label peak-and-drop (tables/{pretraining,transition,memorization}.csv)."""
@@ -448,7 +431,9 @@ def early_learning_section(root: Path) -> list[str]:
         if r["method"] == "baseline"
     }
     shown = int(m["memorized"].astype(bool).sum())
-    per_task = memorization.task_summary(memorization_rows(m))
+    records = m.to_dict("records")
+    tasks = [memorization.read_task_columns(r) for r in records]
+    per_task = memorization.task_summary(tasks)
     parts += ["<h2>Early learning and memorization (noisy baselines)</h2>",
               f"<p>Memorization (train-set AP against the clean labels peaks before the last epoch and ends at least 10 % "
               f"below the peak while the AP against the noisy labels still rises) in <b>{shown} of {len(m)}</b> noisy "
@@ -460,15 +445,15 @@ def early_learning_section(root: Path) -> list[str]:
               "<table><tr><th>detector</th><th>noise</th><th>seed</th><th>clean-label AP: peak (epoch) &rarr; last</th>"
               "<th>drop</th><th>noisy-label AP: at peak &rarr; last</th><th>memorization</th><th>CA clean</th>"
               "<th>GTBA clean</th><th>CA epochs</th><th>GTBA epochs</th></tr>"]  # fmt: skip
-    for r, tasks in zip(m.to_dict("records"), memorization_rows(m)):
+    for r, task in zip(records, tasks):
         ca, gt = epochs.get((r["dataset"], r["detector"], r["noise"], float(r["rate"]), int(r["seed"])), ("", ""))
         parts.append(
             f"<tr><td>{esc(r['detector'])}</td><td>{esc(r['noise'])}-{float(r['rate']):g}</td><td class='n'>{r['seed']}</td>"
             f"<td class='n'>{100 * r['ap_clean_peak']:.1f} ({r['peak_epoch']}/{r['epochs']}) &rarr; {100 * r['ap_clean_last']:.1f}</td>"
             f"<td class='n'>{100 * r['drop']:.0f} %</td>"
             f"<td class='n'>{100 * r['ap_noisy_at_peak']:.1f} &rarr; {100 * r['ap_noisy_last']:.1f}</td>"
-            f"<td>{'yes' if bool(r['memorized']) else 'no'}</td><td>{esc(memorization.task_cell(tasks, 'ca'))}</td>"
-            f"<td>{esc(memorization.task_cell(tasks, 'gtba'))}</td><td>{esc(str(ca))}</td><td>{esc(str(gt))}</td></tr>"
+            f"<td>{'yes' if bool(r['memorized']) else 'no'}</td><td>{esc(memorization.task_cell(task, 'ca'))}</td>"
+            f"<td>{esc(memorization.task_cell(task, 'gtba'))}</td><td>{esc(str(ca))}</td><td>{esc(str(gt))}</td></tr>"
         )  # fmt: skip
     parts.append("</table>")
     return parts

@@ -46,8 +46,8 @@ def check_table_outputs(args: argparse.Namespace) -> None:
 
 
 def write_tables(args: argparse.Namespace, csv_text: str, markdown_text: str) -> None:
-    """Write the CSV and, if asked, the Markdown, all-or-nothing (never over ``--cells``)."""
-    check_table_outputs(args)
+    """Write the CSV and, if asked, the Markdown, all-or-nothing. The CLIs call
+    :func:`check_table_outputs` right after parsing, before any work."""
     files = {args.out: csv_text}
     if args.markdown:
         files[args.markdown] = markdown_text

@@ -88,20 +88,22 @@ def write_all(writers: Sequence[tuple[Path, Callable[[Path], None]]]) -> None:
         raise
 
 
+def bytes_writer(data: bytes) -> Callable[[Path], None]:
+    """A :func:`write_all` writer that fills its temporary path with ``data`` (fsynced)."""
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    return write
+
+
 def write_texts(files: Mapping[str | os.PathLike, str]) -> None:
-    """Write several text files all-or-nothing (:func:`write_all`): a table and its Markdown view
-    never appear one without the other."""
-
-    def writer(text: str) -> Callable[[Path], None]:
-        def write(tmp: Path) -> None:
-            with open(tmp, "w", encoding="utf-8") as fh:
-                fh.write(text)
-                fh.flush()
-                os.fsync(fh.fileno())
-
-        return write
-
-    write_all([(Path(dest), writer(text)) for dest, text in files.items()])
+    """Write several UTF-8 text files all-or-nothing (:func:`write_all`): a table and its Markdown
+    view never appear one without the other."""
+    write_all([(Path(dest), bytes_writer(text.encode("utf-8"))) for dest, text in files.items()])
 
 
 def check_outputs(

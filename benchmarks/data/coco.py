@@ -73,9 +73,11 @@ def is_number(v) -> bool:
     return type(v) in (int, float) or isinstance(v, (np.integer, np.floating))
 
 
-def _all(check, values: list) -> bool:
-    """``check`` holds for every value; one C-level type pass first (plain JSON is the usual case)."""
-    return set(map(type, values)) <= ({int} if check is is_int else {int, float}) or all(map(check, values))
+def all_typed(values: list, plain: set, check) -> bool:
+    """``check`` holds for every value. One C-level pass over the types first: plain JSON values
+    (types in ``plain``) are the usual case; only other types (numpy scalars, bad values) pay for
+    ``check`` per value."""
+    return set(map(type, values)) <= plain or all(map(check, values))
 
 
 def _first_bad(mask: np.ndarray) -> int:
@@ -108,7 +110,7 @@ def validate_coco(
     def _ids(records: list, kind: str) -> np.ndarray:
         try:
             raw = [r["id"] for r in records]
-            if not _all(is_int, raw):  # np.array would read "2", 2.5 or true as an id
+            if not all_typed(raw, {int}, is_int):  # np.array would read "2", 2.5 or true as an id
                 raise TypeError
             ids = np.array(raw, dtype=np.int64)
         except (KeyError, TypeError, ValueError, OverflowError):
@@ -126,7 +128,7 @@ def validate_coco(
             raise InputError("category has no 'name'", path=path, where=f"categories[{i}]")
     try:
         sizes = [(im["width"], im["height"]) for im in images]
-        if not _all(is_number, list(chain.from_iterable(sizes))):  # not "120", not true
+        if not all_typed(list(chain.from_iterable(sizes)), {int, float}, is_number):  # not "120", not true
             raise TypeError
         wh = np.array(sizes, dtype=np.float64).reshape(-1, 2)
     except (KeyError, TypeError, ValueError):
@@ -231,7 +233,7 @@ def annotation_arrays(coco: dict, *, path: str | os.PathLike = "<coco>", _img_id
         if not set(map(type, bboxes)) <= {list, tuple} or not set(map(len, bboxes)) <= {4}:
             raise ValueError
         coords = list(chain.from_iterable(bboxes))
-        if not _all(is_number, coords):  # np.fromiter would read "3" (or true) as 3
+        if not all_typed(coords, {int, float}, is_number):  # np.fromiter would read "3" (or true) as 3
             raise TypeError
         boxes = np.fromiter(coords, dtype=np.float64, count=4 * n).reshape(n, 4)
     except (KeyError, TypeError, ValueError):

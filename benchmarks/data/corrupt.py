@@ -72,7 +72,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.atomic import write_all
+from benchmarks.atomic import bytes_writer, check_outputs, write_all
 from benchmarks.data.coco import AnnotationArrays, dump_coco, read_json, validate_coco
 from benchmarks.errors import InputError, run_cli
 from benchmarks.jsonio import gc_paused
@@ -415,16 +415,6 @@ def default_paths(out: Path) -> tuple[Path, Path]:
     return out.with_name(out.stem + ".manifest.csv"), out.with_name(out.stem + ".stats.json")
 
 
-def _write_bytes(data: bytes) -> Callable[[Path], None]:
-    def write(tmp: Path) -> None:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-
-    return write
-
-
 def _dump_coco(coco: dict) -> Callable[[Path], None]:
     # dump_coco is itself atomic; inside write_all its target is already a temporary path
     return lambda tmp: dump_coco(tmp, coco)
@@ -483,13 +473,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     default_manifest, default_stats = default_paths(args.out)
     manifest = args.manifest or default_manifest
     stats_path = args.stats or default_stats
-    outs = {"--out": args.out, "--manifest": manifest, "--stats": stats_path}
-    resolved = {k: Path(os.path.abspath(v)) for k, v in outs.items()}
-    if len(set(resolved.values())) < 3:
-        raise InputError(f"--out, --manifest and --stats must be three different files, got {outs}")
-    for key, dest in resolved.items():
-        if dest == Path(os.path.abspath(args.inp)):
-            raise InputError(f"{key} is the input file; the clean input is never overwritten", path=args.inp)
+    check_outputs({"--in": args.inp}, {"--out": args.out, "--manifest": manifest, "--stats": stats_path})
 
     with gc_paused():
         return _run(args, manifest, stats_path)
@@ -518,8 +502,8 @@ def _run(args: argparse.Namespace, manifest: Path, stats_path: Path) -> int:
         write_all(
             [
                 (args.out, _dump_coco(res.coco)),
-                (manifest, lambda tmp: _write_bytes(csv[0].result()[0])(tmp)),
-                (stats_path, _write_bytes(json.dumps(res.stats, indent=2).encode() + b"\n")),
+                (manifest, lambda tmp: bytes_writer(csv[0].result()[0])(tmp)),
+                (stats_path, bytes_writer(json.dumps(res.stats, indent=2).encode() + b"\n")),
             ]
         )
     csv = csv[0].result()
