@@ -2,11 +2,12 @@
 
 PyTorch's CPU max-pool kernel for NCHW tensors is about five times slower than its channels-last
 kernel: 2.9 ms against 0.6 ms for the forward of a batch of 8 tiny-ResNet stems (16 x 64 x 64, one
-thread). No-grad passes are many: every per-epoch probe, the final evaluation, one or two teacher
-forwards per iteration in ELDET, BCKD and SSSD; ``python -m benchmarks.speed.max_pool`` times the
-tiny backbone's no-grad forward of a probe batch 1.29x faster with this module (70.0 -> 54.2 ms).
-With autograd on the module is a plain ``nn.MaxPool2d``: inside the network the channels-last
-backward made a training step slower (0.958x), so training runs exactly the kernels it ran before.
+thread). No-grad passes are many: every per-epoch probe, the final evaluation, and the teacher
+forwards of ELDET (one or two per iteration) and BCKD (one); ``python -m benchmarks.speed.max_pool``
+times the tiny backbone's no-grad forward of a probe batch 1.29x faster with this module (70.0 ->
+54.2 ms). With autograd on the module is a plain ``nn.MaxPool2d``: inside the network the
+channels-last backward made a training step slower (0.958x), so training runs exactly the kernels it
+ran before.
 
 Why the numbers do not change: the forward value is a max over the same window elements whatever
 the memory order, and the output goes back to the contiguous NCHW layout, so every later layer
