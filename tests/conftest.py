@@ -58,6 +58,24 @@ def build_data(grid_path: Path, *, noisy: tuple[str, float] | None = ("combined"
             )  # fmt: skip
 
 
+EARLY_ELDET = {"cutoff_ca": 0.01, "fallback_ca": 0.01, "cutoff_gtba": 0.01, "fallback_gtba": 0.01}
+"""ELDET parameters whose parts both switch on after epoch 1 (cutoffs and fallbacks at the first epoch)."""
+
+
+def two_epoch_eldet_grid(tmp_path: Path, **over) -> Path:
+    """A 2-epoch, 1-thread grid with a baseline and an ELDET cell (parts on from epoch 2, so epoch 2
+    runs both teachers), its data stage built; ``over`` as in :func:`make_grid`."""
+    path, _ = make_grid(
+        tmp_path,
+        methods={"baseline": {}, "eldet": {"params": dict(EARLY_ELDET)}},
+        schedule={"epochs": 2},
+        resources={"threads": 1},
+        **over,
+    )
+    build_data(path)
+    return path
+
+
 @pytest.fixture(scope="session")
 def tiny_grid(tmp_path_factory) -> Path:
     """A 1-epoch RetinaNet grid on 24 synthetic images, data stage already built (shared, read-only)."""

@@ -12,7 +12,7 @@ import json
 
 import pytest
 import torch
-from conftest import build_data, final_weights, make_grid
+from conftest import final_weights, two_epoch_eldet_grid
 from torch import nn
 from torch.nn import functional as F
 
@@ -91,16 +91,7 @@ def test_install_swaps_plain_pools_only_and_keeps_the_state_dict():
 
 @pytest.fixture(scope="module")
 def pool_grid(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("pool")
-    path, _ = make_grid(
-        tmp,
-        methods={"baseline": {}, "eldet": {"params": {"cutoff_ca": 0.01, "fallback_ca": 0.01, "cutoff_gtba": 0.01,
-                                                      "fallback_gtba": 0.01}}},
-        schedule={"epochs": 2},  # ELDET's parts switch on after epoch 1: epoch 2 runs both teachers
-        resources={"threads": 1},
-    )  # fmt: skip
-    build_data(path)
-    return path
+    return two_epoch_eldet_grid(tmp_path_factory.mktemp("pool"))
 
 
 def _outputs(grid_path, cell: str) -> tuple[dict, str, str]:

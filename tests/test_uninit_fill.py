@@ -11,7 +11,7 @@ import contextlib
 
 import pytest
 import torch
-from conftest import build_data, final_weights, make_grid
+from conftest import final_weights, two_epoch_eldet_grid
 
 CASES = [
     ("retinanet", "baseline"),
@@ -24,17 +24,7 @@ CASES = [
 
 @pytest.fixture(scope="module")
 def family_grid(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("uninit")
-    path, _ = make_grid(
-        tmp,
-        detectors=sorted({d for d, _ in CASES}),
-        methods={"baseline": {}, "eldet": {"params": {"cutoff_ca": 0.01, "fallback_ca": 0.01, "cutoff_gtba": 0.01,
-                                                      "fallback_gtba": 0.01}}},
-        schedule={"epochs": 2},  # ELDET's parts switch on after epoch 1: epoch 2 runs both teachers
-        resources={"threads": 1},
-    )  # fmt: skip
-    build_data(path)
-    return path
+    return two_epoch_eldet_grid(tmp_path_factory.mktemp("uninit"), detectors=sorted({d for d, _ in CASES}))
 
 
 @pytest.mark.parametrize(("detector", "method"), CASES)
