@@ -9,8 +9,7 @@ backbone (``benchmarks/detectors/_tiny_common.py``) once and times, alternating 
 probe batch: what probes, evaluation and teachers run) and a training forward + backward of a
 training batch (where the module keeps the plain kernel, so that ratio stays ~1). It prints the
 median milliseconds of each, checks the two give identical outputs, and prints the no-grad ratio
-(plain / channels-last) last. Meaningful only on an
-otherwise idle machine.
+(plain / channels-last) last. Meaningful only on an otherwise idle machine.
 """
 
 from __future__ import annotations
@@ -62,13 +61,14 @@ def main(argv=None) -> int:
 
     import torch
 
-    from benchmarks.training.inference_pool import ChannelsLastMaxPool2d
+    from benchmarks.training import inference_pool
 
     torch.set_num_threads(args.threads)
     model = _tiny_backbone()
     plain_pool = model.maxpool
     fast_pool = copy.copy(plain_pool)
-    fast_pool.__class__ = ChannelsLastMaxPool2d
+    if inference_pool.install(fast_pool) != 1:  # the swap benchmarks.train makes, on a copy
+        raise RuntimeError(f"the tiny backbone's stem pool is a {type(plain_pool).__name__}, not an nn.MaxPool2d")
     g = torch.Generator().manual_seed(0)
     x_probe = torch.randn(args.probe_batch, 3, args.size, args.size, generator=g)
     x_train = torch.randn(args.batch, 3, args.size, args.size, generator=g)
